@@ -1,0 +1,76 @@
+"""storekeeper: every kind of persistence a workflow or dataflow engine needs, behind one facade.
+
+Sync and async APIs with identical names and semantics::
+
+    from storekeeper import DataStore, QueryFilter
+
+    with DataStore("sqlite:///data/app.db") as ds:
+        docs = ds.repository(dict, "documents", indexes=["status"])
+        docs.create({"title": "hello", "status": "active"})
+        docs.list(filters=[QueryFilter("status", "eq", "active")])
+"""
+
+from ._async.factory import AsyncStorageFactory
+from ._async.repository.base import AsyncRepository
+from ._async.store import DEFAULT_URL, AsyncDataStore
+from ._sync.factory import StorageFactory
+from ._sync.repository.base import Repository
+from ._sync.store import DataStore
+from .config import BackendType, DatabaseConfig, load_environment_config, redact
+from .core.entities import Entity, new_id
+from .core.filters import OPERATORS, QueryFilter, SortOrder
+from .core.paging import Page, PaginatedResult, Pagination
+from .errors import (
+    ConfigError,
+    ConflictError,
+    DatabaseConnectionError,
+    DataValidationError,
+    DuplicateError,
+    NotFoundError,
+    SchemaValidationError,
+    SerializationError,
+    StorageError,
+    TransactionError,
+    UnsupportedOperation,
+    ValidationError,
+)
+
+#: seed 001 name for the backend selector
+StorageBackend = BackendType
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_URL",
+    "OPERATORS",
+    "AsyncDataStore",
+    "AsyncRepository",
+    "AsyncStorageFactory",
+    "BackendType",
+    "ConfigError",
+    "ConflictError",
+    "DataStore",
+    "DataValidationError",
+    "DatabaseConfig",
+    "DatabaseConnectionError",
+    "DuplicateError",
+    "Entity",
+    "NotFoundError",
+    "Page",
+    "PaginatedResult",
+    "Pagination",
+    "QueryFilter",
+    "Repository",
+    "SchemaValidationError",
+    "SerializationError",
+    "SortOrder",
+    "StorageBackend",
+    "StorageError",
+    "StorageFactory",
+    "TransactionError",
+    "UnsupportedOperation",
+    "ValidationError",
+    "load_environment_config",
+    "new_id",
+    "redact",
+]

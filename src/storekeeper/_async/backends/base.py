@@ -1,0 +1,307 @@
+"""What every SQL backend shares: lazy open, pooling, transactions, retries.
+
+A backend owns the connections of one database. Statements run on the
+connection of the caller's current transaction when there is one (tracked in
+a context variable, so each task or thread sees its own), else on a pooled
+connection taken for that one statement.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import random
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from ..._compat import rt_async as rt
+from ...config import DatabaseConfig
+from ...errors import DatabaseConnectionError, StorageError, TransactionError
+from ...sql.base import Dialect
+
+__all__ = ["AsyncSQLBackend", "AsyncSQLConnection"]
+
+logger = logging.getLogger("storekeeper")
+
+
+class AsyncSQLConnection(ABC):
+    """One driver connection behind a uniform, exception-mapping surface."""
+
+    __slots__ = ("raw", "broken")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.broken = False
+
+    @abstractmethod
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; return its row count."""
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run a statement once per parameter row; return the total row count."""
+
+    @abstractmethod
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """Run a query; return its first row or None."""
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query; return all its rows."""
+
+    @abstractmethod
+    async def begin(self) -> None:
+        """Start a transaction (SQLite takes the write lock here)."""
+
+    async def commit(self) -> None:
+        await self.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        await self.execute("ROLLBACK")
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the driver connection, ignoring errors."""
+
+
+class _Txn:
+    __slots__ = ("conn", "depth")
+
+    def __init__(self, conn: AsyncSQLConnection) -> None:
+        self.conn = conn
+        self.depth = 0
+
+
+class AsyncSQLBackend(ABC):
+    """Connections, pool and transactions of one SQL database."""
+
+    dialect: Dialect
+    name = "sql"
+
+    def __init__(self, config: DatabaseConfig) -> None:
+        self.config = config
+        self._txn: contextvars.ContextVar[_Txn | None] = contextvars.ContextVar(
+            f"storekeeper_txn_{id(self)}", default=None
+        )
+        self._idle: list[AsyncSQLConnection] = []
+        self._ready = False
+        self._closed = False
+        self._open_lock = rt.Lock()
+        self._ensured: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.config.redacted_url}>"
+
+    # -- driver hooks --
+    @abstractmethod
+    async def _connect(self) -> AsyncSQLConnection:
+        """Open one new driver connection (no retry)."""
+
+    async def _lock_ddl(self, conn: AsyncSQLConnection) -> None:
+        """Serialize schema changes across processes (inside the DDL transaction)."""
+
+    async def _unlock_ddl(self, conn: AsyncSQLConnection) -> None:
+        """Undo :meth:`_lock_ddl` where the lock outlives the transaction."""
+
+    async def _after_open(self) -> None:
+        """Driver-specific set-up once the database answers."""
+
+    # -- opening --
+    async def _connect_with_retry(self) -> AsyncSQLConnection:
+        cfg = self.config
+        delay = cfg.retry_delay_ms / 1000.0
+        attempt = 0
+        while True:
+            try:
+                return await self._connect()
+            except DatabaseConnectionError as exc:
+                if attempt >= cfg.max_retries:
+                    raise DatabaseConnectionError(
+                        f"cannot connect to {self.name} at {cfg.redacted_url} after "
+                        f"{attempt + 1} attempt(s): {exc}"
+                    ) from None
+                logger.warning(
+                    "connecting to %s failed (attempt %d), retrying in %.2fs: %s",
+                    cfg.redacted_url, attempt + 1, delay, exc,
+                )
+                await rt.sleep(delay * (0.5 + random.random()))
+                if cfg.exponential_backoff:
+                    delay *= 2
+                attempt += 1
+
+    async def open(self) -> None:
+        """Connect (with retries) and bring the store's own schema up to date."""
+        if self._ready:
+            return
+        async with self._open_lock:
+            if self._ready:
+                return
+            if self._closed:
+                raise StorageError(f"the {self.name} store was closed")
+            conn = await self._connect_with_retry()
+            self._idle.append(conn)
+            await self._after_open()
+            self._ready = True
+        from ..schema import apply_store_schema
+
+        try:
+            await apply_store_schema(self)
+        except BaseException:
+            self._ready = False
+            raise
+
+    # -- connections --
+    async def acquire(self) -> AsyncSQLConnection:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return await self._connect_with_retry()
+
+    async def release(self, conn: AsyncSQLConnection) -> None:
+        if conn.broken or self._closed or len(self._idle) >= self.config.max_connections:
+            await conn.close()
+        else:
+            self._idle.append(conn)
+
+    def current(self) -> AsyncSQLConnection | None:
+        """The connection of the caller's open transaction, if any."""
+        txn = self._txn.get()
+        return txn.conn if txn is not None else None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._txn.get() is not None
+
+    # -- one statement, on the transaction's connection or a pooled one --
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if not self._ready:
+            await self.open()
+        txn = self._txn.get()
+        if txn is not None:
+            return await txn.conn.execute(sql, params)
+        conn = await self.acquire()
+        try:
+            return await conn.execute(sql, params)
+        finally:
+            await self.release(conn)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        if not self._ready:
+            await self.open()
+        txn = self._txn.get()
+        if txn is not None:
+            return await txn.conn.fetchone(sql, params)
+        conn = await self.acquire()
+        try:
+            return await conn.fetchone(sql, params)
+        finally:
+            await self.release(conn)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if not self._ready:
+            await self.open()
+        txn = self._txn.get()
+        if txn is not None:
+            return await txn.conn.fetchall(sql, params)
+        conn = await self.acquire()
+        try:
+            return await conn.fetchall(sql, params)
+        finally:
+            await self.release(conn)
+
+    # -- transactions --
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSQLConnection]:
+        """A transaction; nested calls become savepoints of the outer one."""
+        if not self._ready:
+            await self.open()
+        txn = self._txn.get()
+        if txn is not None:
+            conn = txn.conn
+            txn.depth += 1
+            name = f"sk_sp_{txn.depth}"
+            await conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield conn
+            except BaseException:
+                if not conn.broken:
+                    await conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    await conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            else:
+                await conn.execute(f"RELEASE SAVEPOINT {name}")
+            finally:
+                txn.depth -= 1
+            return
+
+        conn = await self.acquire()
+        try:
+            await conn.begin()
+        except BaseException:
+            await self.release(conn)
+            raise
+        token = self._txn.set(_Txn(conn))
+        try:
+            yield conn
+        except BaseException:
+            self._txn.reset(token)
+            try:
+                await conn.rollback()
+            except StorageError:
+                conn.broken = True
+            await self.release(conn)
+            raise
+        self._txn.reset(token)
+        try:
+            await conn.commit()
+        except StorageError as exc:
+            try:
+                await conn.rollback()
+            except StorageError:
+                conn.broken = True
+            await self.release(conn)
+            if isinstance(exc, DatabaseConnectionError):
+                raise
+            raise TransactionError(f"commit failed on {self.name}: {exc}") from exc
+        await self.release(conn)
+
+    @asynccontextmanager
+    async def ddl(self) -> AsyncIterator[AsyncSQLConnection]:
+        """A transaction holding the database-wide schema lock."""
+        async with self.transaction() as conn:
+            await self._lock_ddl(conn)
+            try:
+                yield conn
+            finally:
+                await self._unlock_ddl(conn)
+
+    async def ensure(
+        self, key: str, statements: Sequence[str | tuple[str, Sequence[Any]]]
+    ) -> None:
+        """Run idempotent DDL (and its bookkeeping) once per process, under the schema lock."""
+        if key in self._ensured:
+            return
+        if not self._ready:
+            await self.open()
+        async with self.ddl() as conn:
+            for stmt in statements:
+                if isinstance(stmt, str):
+                    await conn.execute(stmt)
+                else:
+                    await conn.execute(stmt[0], stmt[1])
+        self._ensured.add(key)
+
+    # -- health and shutdown --
+    async def ping(self) -> bool:
+        """Run ``SELECT 1``; raise :class:`DatabaseConnectionError` when the database is down."""
+        row = await self.fetchone("SELECT 1")
+        return row is not None and row[0] == 1
+
+    async def close(self) -> None:
+        self._closed = True
+        self._ready = False
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()

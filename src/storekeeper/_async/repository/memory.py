@@ -1,0 +1,261 @@
+"""Repositories in memory: the reference every SQL backend is tested against."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeVar
+
+import orjson
+
+from ...core.entities import EntityCodec, check_id, dumps, prepare_create, prepare_update
+from ...core.filters import (
+    Condition,
+    QueryFilter,
+    SortOrder,
+    compile_filters,
+    get_path,
+    matches,
+    sort_key,
+)
+from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
+from ...core.query import prepare_list, prepare_search_fields
+from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
+from ...sql.base import tokenize_query
+from ..backends.memory import AsyncMemoryBackend, Entry
+from .base import AsyncRepository
+
+__all__ = ["AsyncMemoryRepository"]
+
+T = TypeVar("T")
+
+
+def _entry(doc: dict[str, Any], data: bytes) -> Entry:
+    # keep the JSON form, so filters see exactly what a database would
+    return orjson.loads(data), data
+
+
+class AsyncMemoryRepository(AsyncRepository[T]):
+    """A collection held in a dict of documents."""
+
+    def __init__(
+        self,
+        backend: AsyncMemoryBackend,
+        codec: EntityCodec[T],
+        collection: str,
+        indexes: tuple[str, ...],
+        search_fields: tuple[str, ...],
+    ) -> None:
+        self.backend = backend
+        self.codec = codec
+        self.collection = collection
+        self.indexes = indexes
+        self.search_fields = search_fields
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.collection!r} on memory>"
+
+    def _out(self, entry: Entry) -> T:
+        return self.codec.from_json(entry[1])
+
+    def _matching(self, conds: list[Condition]) -> list[dict[str, Any]]:
+        table = self.backend.table(self.collection)
+        return [e[0] for e in list(table.values()) if all(matches(e[0], c) for c in conds)]
+
+    # -- CRUD --
+    async def create(self, entity: T) -> T:
+        eid, doc, data = prepare_create(self.codec, entity)
+        b = self.backend
+        with b.lock:
+            if eid in b.table(self.collection):
+                raise DuplicateError(f"{self.collection}: an entity with id {eid!r} exists")
+            entry = _entry(doc, data)
+            b.put(self.collection, eid, entry)
+        return self._out(entry)
+
+    async def get(self, entity_id: str) -> T | None:
+        entry = self.backend.table(self.collection).get(check_id(entity_id))
+        return None if entry is None else self._out(entry)
+
+    def _write_update(self, entity: T) -> Entry:
+        eid, expected, doc, data = prepare_update(self.codec, entity)
+        b = self.backend
+        old = b.table(self.collection).get(eid)
+        if old is None:
+            raise NotFoundError(f"{self.collection}: no entity with id {eid!r}")
+        current = old[0].get("version", 0)
+        if expected is not None and current != expected:
+            raise ConflictError(
+                f"{self.collection}: entity {eid!r} is at version {current}, not {expected}; "
+                "read it again and reapply the change"
+            )
+        if expected is None and "version" in doc:
+            doc["version"] = current + 1
+            data = dumps(doc, "entity")
+        entry = _entry(doc, data)
+        b.put(self.collection, eid, entry)
+        return entry
+
+    async def update(self, entity: T) -> T:
+        with self.backend.lock:
+            entry = self._write_update(entity)
+        return self._out(entry)
+
+    async def delete(self, entity_id: str) -> bool:
+        eid = check_id(entity_id)
+        b = self.backend
+        with b.lock:
+            if eid not in b.table(self.collection):
+                return False
+            b.put(self.collection, eid, None)
+        return True
+
+    async def upsert(self, entity: T) -> T:
+        eid, doc, data = prepare_create(self.codec, entity)
+        b = self.backend
+        with b.lock:
+            old = b.table(self.collection).get(eid)
+            if old is not None:
+                if "version" in doc:
+                    doc["version"] = old[0].get("version", 0) + 1
+                if "created_at" in doc and old[0].get("created_at"):
+                    doc["created_at"] = old[0]["created_at"]
+                data = dumps(doc, "entity")
+            entry = _entry(doc, data)
+            b.put(self.collection, eid, entry)
+        return self._out(entry)
+
+    # -- queries --
+    async def _list(
+        self,
+        filters: Sequence[QueryFilter] | None,
+        sort_by: str | None,
+        sort_order: SortOrder | str,
+        pagination: Pagination | None,
+        limit: int | None,
+        after: str | None,
+    ) -> Any:
+        q = prepare_list(filters, sort_by, sort_order, pagination, limit, after)
+        docs = self._matching(q.conds)
+        desc = q.order is SortOrder.DESC
+        keyed = sorted(((sort_key(d, q.path), d) for d in docs), key=lambda kd: kd[0], reverse=desc)
+        table = self.backend.table(self.collection)
+
+        def out(d: dict[str, Any]) -> T:
+            entry = table.get(d["id"])
+            return self.codec.from_json(entry[1] if entry else orjson.dumps(d))
+
+        if q.pagination is not None:
+            p = q.pagination
+            window = keyed[p.offset : p.offset + p.per_page]
+            return PaginatedResult([out(d) for _, d in window], len(keyed), p.page, p.per_page)
+        if q.keyset:
+            if q.after is not None:
+                after_key = tuple(q.after)
+                keyed = [kd for kd in keyed if (kd[0] < after_key if desc else kd[0] > after_key)]
+            n = q.limit or 50
+            cursor = encode_cursor(q.signature, keyed[n - 1][0]) if len(keyed) > n else None
+            return Page([out(d) for _, d in keyed[:n]], cursor)
+        return [out(d) for _, d in keyed]
+
+    async def count(self, filters: Sequence[QueryFilter] | None = None) -> int:
+        return len(self._matching(compile_filters(filters)))
+
+    async def exists(self, entity_id: str) -> bool:
+        return check_id(entity_id) in self.backend.table(self.collection)
+
+    async def _search(
+        self,
+        query: str,
+        fields: Sequence[str] | None,
+        pagination: Pagination | None,
+        filters: Sequence[QueryFilter] | None,
+    ) -> Any:
+        use = prepare_search_fields(fields, self.search_fields, self.collection)
+        conds = compile_filters(filters)
+        if pagination is not None and not isinstance(pagination, Pagination):
+            raise ValidationError(f"pagination must be a Pagination, got {pagination!r}")
+        terms = set(tokenize_query(query))
+        scored: list[tuple[int, str, dict[str, Any]]] = []
+        if terms:
+            for d in self._matching(conds):
+                score = 0
+                for f in use:
+                    v = get_path(d, tuple(f.split(".")))
+                    if isinstance(v, str | list | dict | int | float):
+                        text = v if isinstance(v, str) else orjson.dumps(v).decode()
+                        score += sum(1 for tok in tokenize_query_all(text) if tok in terms)
+                if score:
+                    scored.append((-score, d["id"], d))
+        scored.sort(key=lambda s: (s[0], s[1]))
+        table = self.backend.table(self.collection)
+        items = [self._out(table[d["id"]]) for _, _, d in scored]
+        if pagination is None:
+            return items
+        window = items[pagination.offset : pagination.offset + pagination.per_page]
+        return PaginatedResult(window, len(items), pagination.page, pagination.per_page)
+
+    # -- bulk --
+    async def bulk_create(self, entities: Sequence[T]) -> list[T]:
+        prepared = [prepare_create(self.codec, e) for e in entities]
+        ids = [p[0] for p in prepared]
+        if len(set(ids)) != len(ids):
+            raise ValidationError(f"{self.collection}: bulk_create got the same id twice")
+        b = self.backend
+        with b.lock:
+            table = b.table(self.collection)
+            if any(i in table for i in ids):
+                raise DuplicateError(
+                    f"{self.collection}: bulk_create hit an existing id; nothing was written"
+                )
+            entries = [_entry(doc, data) for _, doc, data in prepared]
+            for eid, entry in zip(ids, entries, strict=True):
+                b.put(self.collection, eid, entry)
+        return [self._out(e) for e in entries]
+
+    async def bulk_update(self, entities: Sequence[T]) -> list[T]:
+        ids = [check_id(self.codec.entity_id(e)) for e in entities]
+        if len(set(ids)) != len(ids):
+            raise ValidationError(f"{self.collection}: bulk_update got the same id twice")
+        out: list[Entry] = []
+        async with self.backend.transaction():
+            with self.backend.lock:
+                for e in entities:
+                    out.append(self._write_update(e))
+        return [self._out(e) for e in out]
+
+    async def bulk_delete(self, entity_ids: Sequence[str]) -> int:
+        ids = list(dict.fromkeys(check_id(i) for i in entity_ids))
+        b = self.backend
+        n = 0
+        with b.lock:
+            table = b.table(self.collection)
+            for eid in ids:
+                if eid in table:
+                    b.put(self.collection, eid, None)
+                    n += 1
+        return n
+
+    async def iterate(
+        self, batch_size: int = 1000, filters: Sequence[QueryFilter] | None = None
+    ) -> AsyncIterator[T]:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        conds = compile_filters(filters)
+        last = ""
+        while True:
+            batch = sorted(d["id"] for d in self._matching(conds) if d["id"] > last)[:batch_size]
+            table = self.backend.table(self.collection)
+            for eid in batch:
+                entry = table.get(eid)
+                if entry is not None:
+                    yield self._out(entry)
+            if len(batch) < batch_size:
+                return
+            last = batch[-1]
+
+
+def tokenize_query_all(text: str) -> list[str]:
+    """Every word token of *text*, lower-cased, repeats kept (for scoring)."""
+    from ...sql.base import _WORD_RE
+
+    return _WORD_RE.findall(text.lower())

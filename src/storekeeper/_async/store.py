@@ -1,0 +1,197 @@
+"""The facade: one object per store, opened lazily, closed once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from ..config import BackendType, DatabaseConfig, load_environment_config
+from ..core.entities import EntityCodec
+from ..errors import ConfigError, UnsupportedOperation
+from .backends.base import AsyncSQLBackend
+from .backends.memory import AsyncMemoryBackend
+from .repository.base import AsyncRepository, check_collection, check_fields
+from .repository.memory import AsyncMemoryRepository
+from .repository.sql import AsyncSQLRepository
+
+__all__ = ["DEFAULT_URL", "AsyncDataStore"]
+
+T = TypeVar("T")
+
+DEFAULT_URL = "sqlite:///./data/storekeeper.db"
+
+AnyBackend = AsyncSQLBackend | AsyncMemoryBackend
+
+
+def resolve_config(url: str | DatabaseConfig | None, overrides: dict[str, Any]) -> DatabaseConfig:
+    if isinstance(url, DatabaseConfig):
+        return url.with_overrides(**overrides) if overrides else url
+    if url is None:
+        url = os.environ.get("STOREKEEPER_URL") or DEFAULT_URL
+    if not isinstance(url, str):
+        raise ConfigError(f"store URL must be a string or DatabaseConfig, got {type(url).__name__}")
+    return DatabaseConfig.from_url(url, **overrides)
+
+
+def make_backend(config: DatabaseConfig) -> AnyBackend:
+    """The backend for *config*; nothing connects until first use."""
+    kind = config.database_type
+    if kind == BackendType.MEMORY:
+        return AsyncMemoryBackend(config)
+    if kind == BackendType.SQLITE:
+        from .backends.sqlite import AsyncSQLiteBackend
+
+        return AsyncSQLiteBackend(config)
+    if kind == BackendType.POSTGRESQL:
+        from .backends.postgresql import AsyncPostgreSQLBackend
+
+        return AsyncPostgreSQLBackend(config)
+    if kind == BackendType.MYSQL:
+        from .backends.mysql import AsyncMySQLBackend
+
+        return AsyncMySQLBackend(config)
+    raise UnsupportedOperation(
+        f"backend {kind.value!r} does not offer repositories; use memory, sqlite, postgresql or "
+        f"mysql as the store URL ({kind.value} can serve queue_url / cache_url)"
+    )
+
+
+class AsyncDataStore:
+    """Every kind of persistence of one application behind one object.
+
+    ::
+
+        async with AsyncDataStore("postgresql://app@db/app") as ds:
+            repo = ds.repository(Document, "documents", indexes=["status"])
+            doc = await repo.create(Document(title="hello"))
+
+    :param url: the backend URL (``memory://``, ``sqlite:///path.db``,
+        ``postgresql://…``, ``mysql://…``) or a :class:`DatabaseConfig`;
+        default ``$STOREKEEPER_URL`` or ``sqlite:///./data/storekeeper.db``.
+    :param queue_url: put queues on another backend (e.g. Redis).
+    :param cache_url: put the cache on another backend.
+    :param overrides: :class:`DatabaseConfig` fields (``max_connections=…``).
+    """
+
+    def __init__(
+        self,
+        url: str | DatabaseConfig | None = None,
+        *,
+        queue_url: str | DatabaseConfig | None = None,
+        cache_url: str | DatabaseConfig | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.config = resolve_config(url, overrides)
+        self.queue_config = resolve_config(queue_url, {}) if queue_url is not None else self.config
+        self.cache_config = resolve_config(cache_url, {}) if cache_url is not None else self.config
+        self._backend: AnyBackend = make_backend(self.config)
+        self._repos: dict[tuple[Any, ...], AsyncRepository[Any]] = {}
+        self._closed = False
+
+    @classmethod
+    def from_config(
+        cls, path: str | os.PathLike[str], environment: str = "development", **kwargs: Any
+    ) -> AsyncDataStore:
+        """Open the store an environment file describes (``${VAR}`` interpolated)."""
+        return cls(load_environment_config(path, environment), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.config.redacted_url}>"
+
+    @property
+    def backend_name(self) -> str:
+        return self._backend.name
+
+    @property
+    def backend(self) -> AnyBackend:
+        return self._backend
+
+    @overload
+    def repository(
+        self,
+        entity_class: type[T],
+        collection: str,
+        *,
+        indexes: Sequence[str] = ...,
+        search_fields: Sequence[str] = ...,
+    ) -> AsyncRepository[T]: ...
+
+    @overload
+    def repository(
+        self,
+        entity_class: None,
+        collection: str,
+        *,
+        indexes: Sequence[str] = ...,
+        search_fields: Sequence[str] = ...,
+    ) -> AsyncRepository[dict[str, Any]]: ...
+
+    def repository(
+        self,
+        entity_class: type[Any] | None,
+        collection: str,
+        *,
+        indexes: Sequence[str] = (),
+        search_fields: Sequence[str] = (),
+    ) -> AsyncRepository[Any]:
+        """The repository of *collection*, holding *entity_class* entities.
+
+        :param entity_class: a pydantic model, a dataclass, or ``dict``/None.
+        :param indexes: fields (dotted paths too) to index, so filters and
+            sorts on them use the index.
+        :param search_fields: string fields ``search()`` looks in.
+
+        Tables and indexes are created on first use.
+        """
+        name = check_collection(collection)
+        idx = check_fields(indexes, "indexes")
+        sf = check_fields(search_fields, "search_fields")
+        key = (entity_class, name, idx, sf)
+        repo = self._repos.get(key)
+        if repo is not None:
+            return repo
+        codec: EntityCodec[Any] = EntityCodec(entity_class)
+        b = self._backend
+        if isinstance(b, AsyncMemoryBackend):
+            repo = AsyncMemoryRepository(b, codec, name, idx, sf)
+        else:
+            repo = AsyncSQLRepository(b, codec, name, idx, sf)
+        self._repos[key] = repo
+        return repo
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Commit on success, roll back on exception; nested calls are savepoints.
+
+        Every repository of this store used inside takes part.
+        """
+        async with self._backend.transaction():
+            yield
+
+    async def open(self) -> None:
+        """Connect now instead of at first use (and apply the store schema)."""
+        await self._backend.open()
+
+    async def ping(self) -> bool:
+        """True when the backend answers; :class:`DatabaseConnectionError` when it is down."""
+        return await self._backend.ping()
+
+    async def close(self) -> None:
+        """Close every connection. The store cannot be used afterwards."""
+        if not self._closed:
+            self._closed = True
+            await self._backend.close()
+
+    async def __aenter__(self) -> AsyncDataStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

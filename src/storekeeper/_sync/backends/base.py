@@ -1,0 +1,309 @@
+# Generated from src/storekeeper/_async/backends/base.py by tools/gen_sync.py: do not edit.
+
+"""What every SQL backend shares: lazy open, pooling, transactions, retries.
+
+A backend owns the connections of one database. Statements run on the
+connection of the caller's current transaction when there is one (tracked in
+a context variable, so each task or thread sees its own), else on a pooled
+connection taken for that one statement.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..._compat import rt_sync as rt
+from ...config import DatabaseConfig
+from ...errors import DatabaseConnectionError, StorageError, TransactionError
+from ...sql.base import Dialect
+
+__all__ = ["SQLBackend", "SQLConnection"]
+
+logger = logging.getLogger("storekeeper")
+
+
+class SQLConnection(ABC):
+    """One driver connection behind a uniform, exception-mapping surface."""
+
+    __slots__ = ("raw", "broken")
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.broken = False
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; return its row count."""
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run a statement once per parameter row; return the total row count."""
+
+    @abstractmethod
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """Run a query; return its first row or None."""
+
+    @abstractmethod
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query; return all its rows."""
+
+    @abstractmethod
+    def begin(self) -> None:
+        """Start a transaction (SQLite takes the write lock here)."""
+
+    def commit(self) -> None:
+        self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.execute("ROLLBACK")
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the driver connection, ignoring errors."""
+
+
+class _Txn:
+    __slots__ = ("conn", "depth")
+
+    def __init__(self, conn: SQLConnection) -> None:
+        self.conn = conn
+        self.depth = 0
+
+
+class SQLBackend(ABC):
+    """Connections, pool and transactions of one SQL database."""
+
+    dialect: Dialect
+    name = "sql"
+
+    def __init__(self, config: DatabaseConfig) -> None:
+        self.config = config
+        self._txn: contextvars.ContextVar[_Txn | None] = contextvars.ContextVar(
+            f"storekeeper_txn_{id(self)}", default=None
+        )
+        self._idle: list[SQLConnection] = []
+        self._ready = False
+        self._closed = False
+        self._open_lock = rt.Lock()
+        self._ensured: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.config.redacted_url}>"
+
+    # -- driver hooks --
+    @abstractmethod
+    def _connect(self) -> SQLConnection:
+        """Open one new driver connection (no retry)."""
+
+    def _lock_ddl(self, conn: SQLConnection) -> None:
+        """Serialize schema changes across processes (inside the DDL transaction)."""
+
+    def _unlock_ddl(self, conn: SQLConnection) -> None:
+        """Undo :meth:`_lock_ddl` where the lock outlives the transaction."""
+
+    def _after_open(self) -> None:
+        """Driver-specific set-up once the database answers."""
+
+    # -- opening --
+    def _connect_with_retry(self) -> SQLConnection:
+        cfg = self.config
+        delay = cfg.retry_delay_ms / 1000.0
+        attempt = 0
+        while True:
+            try:
+                return self._connect()
+            except DatabaseConnectionError as exc:
+                if attempt >= cfg.max_retries:
+                    raise DatabaseConnectionError(
+                        f"cannot connect to {self.name} at {cfg.redacted_url} after "
+                        f"{attempt + 1} attempt(s): {exc}"
+                    ) from None
+                logger.warning(
+                    "connecting to %s failed (attempt %d), retrying in %.2fs: %s",
+                    cfg.redacted_url, attempt + 1, delay, exc,
+                )
+                rt.sleep(delay * (0.5 + random.random()))
+                if cfg.exponential_backoff:
+                    delay *= 2
+                attempt += 1
+
+    def open(self) -> None:
+        """Connect (with retries) and bring the store's own schema up to date."""
+        if self._ready:
+            return
+        with self._open_lock:
+            if self._ready:
+                return
+            if self._closed:
+                raise StorageError(f"the {self.name} store was closed")
+            conn = self._connect_with_retry()
+            self._idle.append(conn)
+            self._after_open()
+            self._ready = True
+        from ..schema import apply_store_schema
+
+        try:
+            apply_store_schema(self)
+        except BaseException:
+            self._ready = False
+            raise
+
+    # -- connections --
+    def acquire(self) -> SQLConnection:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._connect_with_retry()
+
+    def release(self, conn: SQLConnection) -> None:
+        if conn.broken or self._closed or len(self._idle) >= self.config.max_connections:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def current(self) -> SQLConnection | None:
+        """The connection of the caller's open transaction, if any."""
+        txn = self._txn.get()
+        return txn.conn if txn is not None else None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._txn.get() is not None
+
+    # -- one statement, on the transaction's connection or a pooled one --
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if not self._ready:
+            self.open()
+        txn = self._txn.get()
+        if txn is not None:
+            return txn.conn.execute(sql, params)
+        conn = self.acquire()
+        try:
+            return conn.execute(sql, params)
+        finally:
+            self.release(conn)
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        if not self._ready:
+            self.open()
+        txn = self._txn.get()
+        if txn is not None:
+            return txn.conn.fetchone(sql, params)
+        conn = self.acquire()
+        try:
+            return conn.fetchone(sql, params)
+        finally:
+            self.release(conn)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if not self._ready:
+            self.open()
+        txn = self._txn.get()
+        if txn is not None:
+            return txn.conn.fetchall(sql, params)
+        conn = self.acquire()
+        try:
+            return conn.fetchall(sql, params)
+        finally:
+            self.release(conn)
+
+    # -- transactions --
+    @contextmanager
+    def transaction(self) -> Iterator[SQLConnection]:
+        """A transaction; nested calls become savepoints of the outer one."""
+        if not self._ready:
+            self.open()
+        txn = self._txn.get()
+        if txn is not None:
+            conn = txn.conn
+            txn.depth += 1
+            name = f"sk_sp_{txn.depth}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield conn
+            except BaseException:
+                if not conn.broken:
+                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+            finally:
+                txn.depth -= 1
+            return
+
+        conn = self.acquire()
+        try:
+            conn.begin()
+        except BaseException:
+            self.release(conn)
+            raise
+        token = self._txn.set(_Txn(conn))
+        try:
+            yield conn
+        except BaseException:
+            self._txn.reset(token)
+            try:
+                conn.rollback()
+            except StorageError:
+                conn.broken = True
+            self.release(conn)
+            raise
+        self._txn.reset(token)
+        try:
+            conn.commit()
+        except StorageError as exc:
+            try:
+                conn.rollback()
+            except StorageError:
+                conn.broken = True
+            self.release(conn)
+            if isinstance(exc, DatabaseConnectionError):
+                raise
+            raise TransactionError(f"commit failed on {self.name}: {exc}") from exc
+        self.release(conn)
+
+    @contextmanager
+    def ddl(self) -> Iterator[SQLConnection]:
+        """A transaction holding the database-wide schema lock."""
+        with self.transaction() as conn:
+            self._lock_ddl(conn)
+            try:
+                yield conn
+            finally:
+                self._unlock_ddl(conn)
+
+    def ensure(
+        self, key: str, statements: Sequence[str | tuple[str, Sequence[Any]]]
+    ) -> None:
+        """Run idempotent DDL (and its bookkeeping) once per process, under the schema lock."""
+        if key in self._ensured:
+            return
+        if not self._ready:
+            self.open()
+        with self.ddl() as conn:
+            for stmt in statements:
+                if isinstance(stmt, str):
+                    conn.execute(stmt)
+                else:
+                    conn.execute(stmt[0], stmt[1])
+        self._ensured.add(key)
+
+    # -- health and shutdown --
+    def ping(self) -> bool:
+        """Run ``SELECT 1``; raise :class:`DatabaseConnectionError` when the database is down."""
+        row = self.fetchone("SELECT 1")
+        return row is not None and row[0] == 1
+
+    def close(self) -> None:
+        self._closed = True
+        self._ready = False
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()

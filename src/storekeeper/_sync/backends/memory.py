@@ -1,0 +1,106 @@
+# Generated from src/storekeeper/_async/backends/memory.py by tools/gen_sync.py: do not edit.
+
+"""The in-process backend: plain dicts, the reference semantics of every capability."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ...config import DatabaseConfig
+from ...errors import StorageError
+
+__all__ = ["MemoryBackend"]
+
+#: a stored document: the parsed JSON (for filters) and its encoding (returned fresh)
+Entry = tuple[dict[str, Any], bytes]
+
+
+class MemoryBackend:
+    """Collections held in this process; transactions undo on failure.
+
+    Writes are atomic and transactions roll back on exceptions, but a
+    transaction does not hide its writes from other tasks before it ends.
+    """
+
+    name = "memory"
+
+    def __init__(self, config: DatabaseConfig) -> None:
+        self.config = config
+        self.collections: dict[str, dict[str, Entry]] = {}
+        self.lock = threading.RLock()
+        self._undo: contextvars.ContextVar[list[tuple[str, str, Entry | None]] | None] = (
+            contextvars.ContextVar(f"storekeeper_mem_txn_{id(self)}", default=None)
+        )
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return "<MemoryBackend memory://>"
+
+    def table(self, name: str) -> dict[str, Entry]:
+        if self._closed:
+            raise StorageError("the memory store was closed")
+        t = self.collections.get(name)
+        if t is None:
+            t = self.collections.setdefault(name, {})
+        return t
+
+    def put(self, coll: str, eid: str, entry: Entry | None) -> None:
+        """Write (or with None, delete) one document, remembering how to undo it."""
+        table = self.table(coll)
+        log = self._undo.get()
+        if log is not None:
+            log.append((coll, eid, table.get(eid)))
+        if entry is None:
+            table.pop(eid, None)
+        else:
+            table[eid] = entry
+
+    def _rollback(self, log: list[tuple[str, str, Entry | None]], mark: int) -> None:
+        with self.lock:
+            while len(log) > mark:
+                coll, eid, old = log.pop()
+                table = self.table(coll)
+                if old is None:
+                    table.pop(eid, None)
+                else:
+                    table[eid] = old
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._undo.get() is not None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing: on an exception every write inside is undone."""
+        log = self._undo.get()
+        if log is not None:
+            mark = len(log)
+            try:
+                yield
+            except BaseException:
+                self._rollback(log, mark)
+                raise
+            return
+        log = []
+        token = self._undo.set(log)
+        try:
+            yield
+        except BaseException:
+            self._rollback(log, 0)
+            raise
+        finally:
+            self._undo.reset(token)
+
+    def open(self) -> None:
+        if self._closed:
+            raise StorageError("the memory store was closed")
+
+    def ping(self) -> bool:
+        return not self._closed
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,258 @@
+# Generated from src/storekeeper/_async/repository/base.py by tools/gen_sync.py: do not edit.
+
+"""The repository contract every backend fulfils."""
+
+from __future__ import annotations
+
+import builtins
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any, Generic, TypeVar, overload
+
+from ...core.entities import EntityCodec
+from ...core.filters import QueryFilter, SortOrder, validate_identifier
+from ...core.paging import Page, PaginatedResult, Pagination
+from ...errors import ValidationError
+
+__all__ = ["Repository", "check_collection"]
+
+T = TypeVar("T")
+
+
+def check_collection(name: object) -> str:
+    """Validate a collection name; collections are case-insensitive everywhere."""
+    return validate_identifier(name, "collection name").lower()
+
+
+def check_fields(fields: Sequence[str] | None, kind: str) -> tuple[str, ...]:
+    from ...core.filters import validate_path
+
+    if fields is None:
+        return ()
+    if isinstance(fields, str):
+        raise ValidationError(f"{kind} must be a list of field names, got {fields!r}")
+    out: list[str] = []
+    for f in fields:
+        validate_path(f)
+        if f not in out:
+            out.append(f)
+    return tuple(out)
+
+
+class Repository(ABC, Generic[T]):
+    """Typed access to one collection of entities.
+
+    Entities are pydantic models, dataclasses or dicts with a string ``id``;
+    the store maintains ``id`` (a time-ordered UUID when missing),
+    ``created_at``, ``updated_at`` and ``version``.
+    """
+
+    collection: str
+    codec: EntityCodec[T]
+    #: the store a :class:`StorageFactory` opened for this repository, if any
+    store: Any = None
+    indexes: tuple[str, ...]
+    search_fields: tuple[str, ...]
+
+    # -- CRUD --
+    @abstractmethod
+    def create(self, entity: T) -> T:
+        """Store a new entity; :class:`DuplicateError` if its id exists."""
+
+    @abstractmethod
+    def get(self, entity_id: str) -> T | None:
+        """The entity with *entity_id*, or None."""
+
+    @abstractmethod
+    def update(self, entity: T) -> T:
+        """Replace a stored entity.
+
+        :raises NotFoundError: no entity has that id.
+        :raises ConflictError: the entity's ``version`` is stale; nothing written.
+        """
+
+    @abstractmethod
+    def delete(self, entity_id: str) -> bool:
+        """Delete an entity; True if it existed."""
+
+    @abstractmethod
+    def upsert(self, entity: T) -> T:
+        """Create the entity, or replace the stored one whatever its version."""
+
+    # -- queries --
+    @overload
+    def list(
+        self,
+        filters: Sequence[QueryFilter] | None = ...,
+        sort_by: str | None = ...,
+        sort_order: SortOrder | str = ...,
+        pagination: None = ...,
+        *,
+        limit: None = ...,
+        after: None = ...,
+    ) -> builtins.list[T]: ...
+
+    @overload
+    def list(
+        self,
+        filters: Sequence[QueryFilter] | None = ...,
+        sort_by: str | None = ...,
+        sort_order: SortOrder | str = ...,
+        *,
+        pagination: Pagination,
+    ) -> PaginatedResult[T]: ...
+
+    @overload
+    def list(
+        self,
+        filters: Sequence[QueryFilter] | None,
+        sort_by: str | None,
+        sort_order: SortOrder | str,
+        pagination: Pagination,
+    ) -> PaginatedResult[T]: ...
+
+    @overload
+    def list(
+        self,
+        filters: Sequence[QueryFilter] | None = ...,
+        sort_by: str | None = ...,
+        sort_order: SortOrder | str = ...,
+        pagination: None = ...,
+        *,
+        limit: int,
+        after: str | None = ...,
+    ) -> Page[T]: ...
+
+    @overload
+    def list(
+        self,
+        filters: Sequence[QueryFilter] | None = ...,
+        sort_by: str | None = ...,
+        sort_order: SortOrder | str = ...,
+        pagination: None = ...,
+        *,
+        limit: int | None = ...,
+        after: str,
+    ) -> Page[T]: ...
+
+    def list(
+        self,
+        filters: Sequence[QueryFilter] | None = None,
+        sort_by: str | None = None,
+        sort_order: SortOrder | str = SortOrder.ASC,
+        pagination: Pagination | None = None,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> builtins.list[T] | PaginatedResult[T] | Page[T]:
+        """Entities matching every filter, sorted.
+
+        - with ``pagination``: one offset page, a :class:`PaginatedResult`;
+        - with ``limit`` and/or ``after``: one keyset page, a :class:`Page`
+          whose ``next_cursor`` continues where it stopped;
+        - with neither: a list of every match.
+
+        Sorting is by ``sort_by`` (a dotted field; default ``id``, which is
+        creation order for store-assigned ids), ties broken by id.
+        """
+        result: builtins.list[T] | PaginatedResult[T] | Page[T]
+        result = self._list(filters, sort_by, sort_order, pagination, limit, after)
+        return result
+
+    @abstractmethod
+    def _list(
+        self,
+        filters: Sequence[QueryFilter] | None,
+        sort_by: str | None,
+        sort_order: SortOrder | str,
+        pagination: Pagination | None,
+        limit: int | None,
+        after: str | None,
+    ) -> Any: ...
+
+    @abstractmethod
+    def count(self, filters: Sequence[QueryFilter] | None = None) -> int:
+        """How many entities match every filter."""
+
+    @abstractmethod
+    def exists(self, entity_id: str) -> bool:
+        """Whether an entity with *entity_id* exists."""
+
+    @overload
+    def search(
+        self,
+        query: str,
+        fields: Sequence[str] | None = ...,
+        pagination: None = ...,
+        *,
+        filters: Sequence[QueryFilter] | None = ...,
+    ) -> builtins.list[T]: ...
+
+    @overload
+    def search(
+        self,
+        query: str,
+        fields: Sequence[str] | None = ...,
+        *,
+        pagination: Pagination,
+        filters: Sequence[QueryFilter] | None = ...,
+    ) -> PaginatedResult[T]: ...
+
+    @overload
+    def search(
+        self,
+        query: str,
+        fields: Sequence[str] | None,
+        pagination: Pagination,
+        *,
+        filters: Sequence[QueryFilter] | None = ...,
+    ) -> PaginatedResult[T]: ...
+
+    def search(
+        self,
+        query: str,
+        fields: Sequence[str] | None = None,
+        pagination: Pagination | None = None,
+        *,
+        filters: Sequence[QueryFilter] | None = None,
+    ) -> builtins.list[T] | PaginatedResult[T]:
+        """Full-text search over the declared ``search_fields``, best match first.
+
+        A document matches when it holds any word of *query*; more matches
+        rank higher (SQLite FTS5 bm25, PostgreSQL ``ts_rank``, MySQL FULLTEXT
+        relevance, memory a token count).
+        """
+        if not isinstance(query, str):
+            raise ValidationError(f"search query must be a string, got {query!r}")
+        result: builtins.list[T] | PaginatedResult[T] = self._search(
+            query, fields, pagination, filters
+        )
+        return result
+
+    @abstractmethod
+    def _search(
+        self,
+        query: str,
+        fields: Sequence[str] | None,
+        pagination: Pagination | None,
+        filters: Sequence[QueryFilter] | None,
+    ) -> Any: ...
+
+    # -- bulk --
+    @abstractmethod
+    def bulk_create(self, entities: Sequence[T]) -> builtins.list[T]:
+        """Create many entities in one transaction (all or nothing)."""
+
+    @abstractmethod
+    def bulk_update(self, entities: Sequence[T]) -> builtins.list[T]:
+        """Update many entities in one transaction (all or nothing, versions checked)."""
+
+    @abstractmethod
+    def bulk_delete(self, entity_ids: Sequence[str]) -> int:
+        """Delete many entities; return how many existed."""
+
+    @abstractmethod
+    def iterate(
+        self, batch_size: int = 1000, filters: Sequence[QueryFilter] | None = None
+    ) -> Iterator[T]:
+        """Every matching entity in id order, fetched *batch_size* at a time."""

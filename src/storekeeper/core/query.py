@@ -1,0 +1,94 @@
+"""Validated list and search requests, shared by every repository backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ValidationError
+from .filters import Condition, SortOrder, compile_filters, validate_path
+from .paging import Pagination, decode_cursor, sort_signature
+
+__all__ = ["ListQuery", "prepare_list", "prepare_search_fields"]
+
+MAX_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    conds: list[Condition]
+    path: tuple[str, ...] | None
+    order: SortOrder
+    signature: str
+    pagination: Pagination | None
+    limit: int | None
+    after: tuple[Any, ...] | None
+
+    @property
+    def keyset(self) -> bool:
+        return self.pagination is None and (self.limit is not None or self.after is not None)
+
+    @property
+    def key_len(self) -> int:
+        return 1 if self.path is None else 4
+
+
+def _order(sort_order: object) -> SortOrder:
+    if isinstance(sort_order, SortOrder):
+        return sort_order
+    if isinstance(sort_order, str):
+        try:
+            return SortOrder(sort_order.lower())
+        except ValueError:
+            pass
+    raise ValidationError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
+
+
+def prepare_list(
+    filters: Sequence[Any] | None,
+    sort_by: str | None,
+    sort_order: SortOrder | str,
+    pagination: Pagination | None,
+    limit: int | None,
+    after: str | None,
+) -> ListQuery:
+    conds = compile_filters(filters)
+    path = None if sort_by in (None, "id") else validate_path(sort_by)
+    order = _order(sort_order)
+    if pagination is not None and not isinstance(pagination, Pagination):
+        raise ValidationError(f"pagination must be a Pagination, got {pagination!r}")
+    if pagination is not None and (limit is not None or after is not None):
+        raise ValidationError("use either pagination= (offset pages) or limit=/after= (cursors)")
+    if limit is not None and (
+        not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT
+    ):
+        raise ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+    signature = sort_signature(".".join(path) if path else None, order.value)
+    key = None
+    if after is not None:
+        key = decode_cursor(after, signature, 1 if path is None else 4)
+    return ListQuery(conds, path, order, signature, pagination, limit, key)
+
+
+def prepare_search_fields(
+    fields: Sequence[str] | None, declared: Sequence[str], collection: str
+) -> list[str]:
+    if not declared:
+        raise ValidationError(
+            f"collection {collection!r} has no search_fields; declare them in repository()"
+        )
+    if fields is None:
+        return list(declared)
+    if isinstance(fields, str):
+        fields = [fields]
+    out = []
+    for f in fields:
+        if f not in declared:
+            raise ValidationError(
+                f"{f!r} is not a search field of {collection!r} (declared: {', '.join(declared)})"
+            )
+        out.append(f)
+    if not out:
+        raise ValidationError("fields must name at least one search field")
+    return out

@@ -1,0 +1,134 @@
+"""SQLite: documents as JSON text, JSON1 expressions, expression indexes, FTS5."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import Dialect, FieldExprs
+
+__all__ = ["SQLiteDialect", "PRAGMAS"]
+
+#: The profile every serious SQLite user ends up with (applied to each connection).
+PRAGMAS: dict[str, str] = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "foreign_keys": "on",
+    "temp_store": "memory",
+    "cache_size": "-16000",
+    "mmap_size": "268435456",
+}
+
+
+def _jpath(path: tuple[str, ...]) -> str:
+    # path parts are validated identifiers: safe inside a string literal
+    return "'$." + ".".join(path) + "'"
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    ph = "?"
+    max_params = 32766  # SQLITE_MAX_VARIABLE_NUMBER since 3.32
+    for_update = ""  # writers hold the database lock from BEGIN IMMEDIATE
+
+    def field(self, table: str, path: tuple[str, ...], indexed: bool) -> FieldExprs:
+        p = _jpath(path)
+        t = f"json_type(data, {p})"
+        v = f"json_extract(data, {p})"
+        return FieldExprs(
+            rank=(
+                f"(CASE {t} WHEN 'text' THEN 1 WHEN 'integer' THEN 2 WHEN 'real' THEN 2 "
+                f"WHEN 'true' THEN 3 WHEN 'false' THEN 3 WHEN 'array' THEN 4 "
+                f"WHEN 'object' THEN 5 ELSE 0 END)"
+            ),
+            num=f"(CASE {t} WHEN 'integer' THEN {v} WHEN 'real' THEN {v} WHEN 'true' THEN 1 ELSE 0 END)",
+            str=f"(CASE {t} WHEN 'text' THEN {v} ELSE '' END)",
+        )
+
+    def str_op(self, op: str, expr: str, value: str) -> tuple[str, list[Any]]:
+        if op == "contains":
+            return f"instr({expr}, ?) > 0", [value]
+        if op == "icontains":
+            # sk_lower is Python's str.lower, registered on every connection
+            return f"instr(sk_lower({expr}), ?) > 0", [value]
+        return f"substr({expr}, 1, ?) = ?", [len(value), value]
+
+    def array_contains(self, path: tuple[str, ...], value: Any) -> tuple[str, list[Any]]:
+        p = _jpath(path)
+        if isinstance(value, bool):
+            cond, params = f"je.type = '{'true' if value else 'false'}'", []
+        elif isinstance(value, str):
+            cond, params = "je.type = 'text' AND je.value = ?", [value]
+        else:
+            cond, params = "je.type IN ('integer', 'real') AND je.value = ?", [value]
+        return (
+            f"(json_type(data, {p}) = 'array' AND EXISTS "
+            f"(SELECT 1 FROM json_each(data, {p}) AS je WHERE {cond}))",
+            params,
+        )
+
+    def collection_ddl(self, table: str) -> list[str]:
+        q = self.quote(table)
+        return [
+            f"CREATE TABLE IF NOT EXISTS {q} ("
+            "id TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL)"
+        ]
+
+    def index_ddl(self, table: str, path: tuple[str, ...]) -> list[str]:
+        fx = self.field(table, path, True)
+        name = self.quote(self.index_name(table, ".".join(path)))
+        return [
+            f"CREATE INDEX IF NOT EXISTS {name} ON {self.quote(table)} "
+            f"({fx.rank}, {fx.num}, {fx.str}, id)"
+        ]
+
+    def _fts(self, table: str) -> str:
+        return self.quote(f"{table}__fts")
+
+    def search_ddl(self, table: str, fields: Sequence[str]) -> list[str]:
+        q, fts = self.quote(table), self._fts(table)
+        cols = ", ".join(f"c{i}" for i in range(len(fields)))
+        new_vals = ", ".join(f"json_extract(new.data, '$.{f}')" for f in fields)
+        old_vals = ", ".join(f"json_extract(data, '$.{f}')" for f in fields)
+
+        def trig(suffix: str) -> str:
+            return self.quote(f"{table}__fts_{suffix}")
+
+        return [
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5({cols}, tokenize = 'unicode61')",
+            f"CREATE TRIGGER IF NOT EXISTS {trig('ai')} AFTER INSERT ON {q} BEGIN "
+            f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.rowid, {new_vals}); END",
+            f"CREATE TRIGGER IF NOT EXISTS {trig('ad')} AFTER DELETE ON {q} BEGIN "
+            f"DELETE FROM {fts} WHERE rowid = old.rowid; END",
+            f"CREATE TRIGGER IF NOT EXISTS {trig('au')} AFTER UPDATE OF data ON {q} BEGIN "
+            f"DELETE FROM {fts} WHERE rowid = old.rowid; "
+            f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.rowid, {new_vals}); END",
+            # rows written before search was declared
+            f"INSERT INTO {fts}(rowid, {cols}) SELECT rowid, {old_vals} FROM {q} "
+            f"WHERE rowid > (SELECT coalesce(max(rowid), 0) FROM {fts})",
+        ]
+
+    def search_sql(
+        self, table: str, all_fields: Sequence[str], fields: Sequence[str], terms: list[str]
+    ) -> tuple[str, str, str, list[Any]]:
+        q, fts = self.quote(table), self._fts(table)
+        expr = " OR ".join(f'"{t}"' for t in terms)  # \w+ tokens: no quotes inside
+        if list(fields) != list(all_fields):
+            cols = " ".join(f"c{all_fields.index(f)}" for f in fields)
+            expr = f"{{{cols}}} : ({expr})"
+        return (
+            f"{fts} JOIN {q} ON {q}.rowid = {fts}.rowid",
+            f"{fts} MATCH ?",
+            f"bm25({fts}), {q}.id",
+            [expr],
+        )
+
+    def bulk_update_sql(self, table: str, rows: int) -> str:
+        q = self.quote(table)
+        values = ", ".join(["(?, ?, ?)"] * rows)
+        # no leading WITH: sqlite3 reports rowcount only for statements that start as DML
+        return (
+            f"UPDATE {q} SET version = {q}.version + 1, data = v.column3 "
+            f"FROM (VALUES {values}) AS v "
+            f"WHERE {q}.id = v.column1 AND (v.column2 IS NULL OR {q}.version = v.column2)"
+        )

@@ -1,0 +1,230 @@
+"""Shared fixtures: the backends under test and the sync/async API switch.
+
+Server URLs come from environment variables (defaults: the local services):
+
+- ``STOREKEEPER_TEST_POSTGRESQL_URL`` (``postgresql://postgres@127.0.0.1:5432/test``)
+- ``STOREKEEPER_TEST_MYSQL_URL`` (``mysql://root@127.0.0.1:3306/test``)
+- ``STOREKEEPER_TEST_REDIS_URL`` (``redis://127.0.0.1:6379/15``)
+
+A server that does not answer skips its tests with a clear reason, unless
+``STOREKEEPER_REQUIRE_SERVICES=1`` (set by CI), where it fails them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from storekeeper import AsyncDataStore, DataStore
+
+SERVER_URLS = {
+    "postgresql": os.environ.get(
+        "STOREKEEPER_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    ),
+    "mysql": os.environ.get("STOREKEEPER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+}
+REQUIRE = os.environ.get("STOREKEEPER_REQUIRE_SERVICES", "") not in ("", "0", "false")
+
+SQL_BACKENDS = ["sqlite", "postgresql", "mysql"]
+ALL_BACKENDS = ["memory", *SQL_BACKENDS]
+
+_reachable: dict[str, str | None] = {}
+
+
+def server_problem(kind: str) -> str | None:
+    """None when the server of *kind* answers, else why not."""
+    if kind not in SERVER_URLS:
+        return None
+    if kind not in _reachable:
+        try:
+            with DataStore(SERVER_URLS[kind], max_retries=0, connection_timeout=3) as ds:
+                ds.ping()
+            _reachable[kind] = None
+        except Exception as exc:  # noqa: BLE001 - reported as the skip reason
+            _reachable[kind] = f"{kind} server not reachable ({type(exc).__name__}: {exc})"
+    return _reachable[kind]
+
+
+def need(kind: str) -> None:
+    problem = server_problem(kind)
+    if problem:
+        if REQUIRE:
+            pytest.fail(f"{problem}; STOREKEEPER_REQUIRE_SERVICES is set")
+        pytest.skip(problem)
+
+
+def url_for(kind: str, tmp_path: Any) -> str:
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/store.db"
+    need(kind)
+    return SERVER_URLS[kind]
+
+
+# --- the async API, driven from sync test code ------------------------------------
+
+
+class LoopRunner:
+    """Runs coroutines on one loop, in one shared context (so transactions carry over)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.ctx = contextvars.copy_context()
+
+    def run(self, coro: Any) -> Any:
+        task = self.loop.create_task(coro, context=self.ctx)
+        return self.loop.run_until_complete(task)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+
+class AsyncAsSync:
+    """Presents an async object (store or repository) with the sync API's shape."""
+
+    def __init__(self, obj: Any, runner: LoopRunner) -> None:
+        self._obj = obj
+        self._runner = runner
+
+    def __repr__(self) -> str:
+        return f"AsyncAsSync({self._obj!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._obj, name)
+        if not callable(attr) or inspect.isclass(attr):
+            return attr
+        runner = self._runner
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            if inspect.iscoroutine(result):
+                result = runner.run(result)
+            elif inspect.isasyncgen(result):
+                return _drain(result, runner)
+            elif hasattr(result, "__aenter__"):
+                return _AsyncCM(result, runner)
+            if type(result).__name__.startswith("Async"):
+                return AsyncAsSync(result, runner)
+            return result
+
+        return call
+
+
+def _drain(agen: Any, runner: LoopRunner) -> Iterator[Any]:
+    while True:
+        try:
+            yield runner.run(agen.__anext__())
+        except StopAsyncIteration:
+            return
+
+
+class _AsyncCM:
+    def __init__(self, cm: Any, runner: LoopRunner) -> None:
+        self._cm = cm
+        self._runner = runner
+
+    def __enter__(self) -> Any:
+        return self._runner.run(self._cm.__aenter__())
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._runner.run(self._cm.__aexit__(*exc))
+
+
+# --- fixtures ----------------------------------------------------------------------
+
+
+class StoreHandle:
+    """A store under test plus bookkeeping to drop what the test created."""
+
+    def __init__(self, kind: str, api: str, url: str, runner: LoopRunner | None) -> None:
+        self.kind = kind
+        self.api = api
+        self.url = url
+        self.runner = runner
+        self.collections: list[str] = []
+        self.raw: Any
+        if api == "async":
+            assert runner is not None
+            self.raw = AsyncDataStore(url)
+            self.store: Any = AsyncAsSync(self.raw, runner)
+        else:
+            self.raw = DataStore(url)
+            self.store = self.raw
+
+    def repo(self, entity_class: Any = dict, name: str | None = None, **kw: Any) -> Any:
+        name = name or f"t{uuid.uuid4().hex[:12]}"
+        self.collections.append(name)
+        return self.store.repository(entity_class, name, **kw)
+
+    def close(self) -> None:
+        if self.kind in ("postgresql", "mysql") and self.collections:
+            with DataStore(self.url) as ds:
+                for name in self.collections:
+                    drop = (
+                        f'DROP TABLE IF EXISTS "c_{name}" CASCADE'
+                        if self.kind == "postgresql"
+                        else f"DROP TABLE IF EXISTS `c_{name}`"
+                    )
+                    ds.backend.execute(drop)
+                    ds.backend.execute("DELETE FROM sk_collections WHERE name = %s", (name,))
+        self.store.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def api(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def runner() -> Iterator[LoopRunner]:
+    r = LoopRunner()
+    yield r
+    r.close()
+
+
+def _handle(request: pytest.FixtureRequest, kind: str, api: str, tmp_path: Any) -> Iterator[StoreHandle]:
+    url = url_for(kind, tmp_path)
+    runner = LoopRunner() if api == "async" else None
+    h = StoreHandle(kind, api, url, runner)
+    try:
+        yield h
+    finally:
+        h.close()
+        if runner is not None:
+            runner.close()
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def sk(request: pytest.FixtureRequest, api: str, tmp_path: Any) -> Iterator[StoreHandle]:
+    """Every backend × sync/async."""
+    yield from _handle(request, str(request.param), api, tmp_path)
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_sk(request: pytest.FixtureRequest, api: str, tmp_path: Any) -> Iterator[StoreHandle]:
+    """Every SQL backend × sync/async."""
+    yield from _handle(request, str(request.param), api, tmp_path)
+
+
+@pytest.fixture
+def make_store(tmp_path: Any) -> Iterator[Callable[[str], StoreHandle]]:
+    """Open extra sync stores of a given kind inside one test."""
+    handles: list[StoreHandle] = []
+
+    def make(kind: str) -> StoreHandle:
+        h = StoreHandle(kind, "sync", url_for(kind, tmp_path), None)
+        handles.append(h)
+        return h
+
+    yield make
+    for h in handles:
+        h.close()
