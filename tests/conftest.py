@@ -228,3 +228,15 @@ def make_store(tmp_path: Any) -> Iterator[Callable[[str], StoreHandle]]:
     yield make
     for h in handles:
         h.close()
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_sync(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[StoreHandle]:
+    """Every SQL backend, sync API (for process and thread tests)."""
+    yield from _handle(request, str(request.param), "sync", tmp_path)
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_async(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[StoreHandle]:
+    """Every SQL backend, async API (for task tests)."""
+    yield from _handle(request, str(request.param), "async", tmp_path)

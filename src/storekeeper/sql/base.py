@@ -272,15 +272,34 @@ class CollectionSQL:
         return f"({fx.rank} = {R_STR} AND {sub})", sub_params
 
     # -- ORDER BY and keyset --
-    def order_by(self, path: tuple[str, ...] | None, order: SortOrder) -> str:
+    @staticmethod
+    def pinned_rank(conds: Sequence[Condition], path: tuple[str, ...] | None) -> bool:
+        """Whether a filter fixes the JSON type of the sort field.
+
+        Then the rank term of the ORDER BY is constant and is left out, which
+        lets SQLite (whose planner does not see through the equality) walk the
+        index in order instead of sorting.
+        """
+        if path is None:
+            return False
+        for c in conds:
+            if c.path != path:
+                continue
+            if c.op in ("eq", "gt", "gte", "lt", "lte", "icontains", "startswith"):
+                return True
+            if c.op == "in" and c.value and len({type(v) for v in c.value}) == 1 and None not in c.value:
+                return True
+        return False
+
+    def order_by(
+        self, path: tuple[str, ...] | None, order: SortOrder, pinned: bool = False
+    ) -> str:
         direction = "DESC" if order is SortOrder.DESC else "ASC"
         if path is None:
             return f" ORDER BY id {direction}"
         fx = self.fx(path)
-        return (
-            f" ORDER BY {fx.rank} {direction}, {fx.num} {direction}, "
-            f"{fx.str} {direction}, id {direction}"
-        )
+        rank = "" if pinned else f"{fx.rank} {direction}, "
+        return f" ORDER BY {rank}{fx.num} {direction}, {fx.str} {direction}, id {direction}"
 
     def keyset(
         self, path: tuple[str, ...] | None, order: SortOrder, key: tuple[Any, ...]
@@ -318,7 +337,8 @@ class CollectionSQL:
             where = f"{where} AND {ks}" if where else f" WHERE {ks}"
             params.extend(kp)
         cols = columns or self.d.select_data()
-        sql = f"SELECT {cols} FROM {self.qt}{where}{self.order_by(path, order)}"
+        order_sql = self.order_by(path, order, self.pinned_rank(conds, path))
+        sql = f"SELECT {cols} FROM {self.qt}{where}{order_sql}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
             if offset:
