@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import SQL_BACKENDS, url_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SQL_BACKENDS, url_for
 from storekeeper import DataStore, QueryFilter
 
 # Typed fields, as entities have, with values missing or null at times.
