@@ -432,3 +432,14 @@ def test_wrong_entity_types_are_rejected(sk: Any) -> None:
 
     with pytest.raises(ValidationError):
         sk.store.repository(NoId, "noid")
+
+
+def test_first_use_inside_a_rolled_back_transaction(sk: Any) -> None:
+    repo = sk.repo(dict, indexes=["n"], search_fields=["t"])
+    with pytest.raises(RuntimeError):
+        with sk.store.transaction():
+            repo.create({"n": 1, "t": "gone"})
+            raise RuntimeError
+    assert repo.count() == 0
+    repo.create({"n": 2, "t": "kept"})
+    assert _ids(repo.search("kept")) == _ids(repo.list())

@@ -103,7 +103,7 @@ def encode_cursor(signature: str, key: tuple[Any, ...]) -> str:
 
 def decode_cursor(cursor: object, signature: str, key_len: int) -> tuple[Any, ...]:
     """Return the sort key stored in *cursor*, checking it was made for *signature*."""
-    if not isinstance(cursor, str) or not cursor or len(cursor) > 4096:
+    if not isinstance(cursor, str) or not cursor or len(cursor) > 1_000_000:
         raise ValidationError("invalid cursor: expected the next_cursor string of a previous page")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))

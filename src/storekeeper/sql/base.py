@@ -65,6 +65,9 @@ class Dialect(ABC):
     #: the largest number of bound parameters one statement may carry
     max_params = 999
     quote_char = '"'
+    #: compare keyset cursors as one row value ``(rank, num, str, id) > (…)``, which
+    #: PostgreSQL turns into an index seek; the expanded OR form is only filtered
+    row_keyset = False
 
     def quote(self, ident: str) -> str:
         # identifiers are validated against ^[A-Za-z_][A-Za-z0-9_]*$ before they get here
@@ -216,7 +219,9 @@ class CollectionSQL:
     def _typed(self, fx: FieldExprs, value: Any, op: str) -> tuple[str, list[Any]]:
         d = self.d
         if isinstance(value, str):
-            return f"({fx.rank} = {R_STR} AND {fx.str} {op} {d.str_ph()})", [value]
+            # num is 0 for every string: saying so lets an index on (rank, num, str, id)
+            # seek on all three columns instead of scanning every string of the field
+            return f"({fx.rank} = {R_STR} AND {fx.num} = 0 AND {fx.str} {op} {d.str_ph()})", [value]
         if isinstance(value, bool):
             return f"({fx.rank} = {R_BOOL} AND {fx.num} {op} {d.num_ph()})", [d.bool_param(value)]
         return f"({fx.rank} = {R_NUM} AND {fx.num} {op} {d.num_ph()})", [value]
@@ -236,7 +241,8 @@ class CollectionSQL:
         ):
             if vals:
                 marks = ", ".join([ph] * len(vals))
-                parts.append(f"({fx.rank} = {rank} AND {expr} IN ({marks}))")
+                pin = f" AND {fx.num} = 0" if rank == R_STR else ""
+                parts.append(f"({fx.rank} = {rank}{pin} AND {expr} IN ({marks}))")
                 params.extend(vals)
         if has_null:
             parts.append(f"{fx.rank} = {R_NULL}")
@@ -311,8 +317,11 @@ class CollectionSQL:
             return f"id {cmp} {ph}", [key[0]]
         fx = self.fx(path)
         r, n, s, i = key
-        # expanded rather than a row-value comparison so every dialect can use the index
         num_ph, str_ph = self.d.num_ph(), self.d.str_ph()
+        if self.d.row_keyset:
+            sql = f"({fx.rank}, {fx.num}, {fx.str}, id) {cmp} ({ph}, {num_ph}, {str_ph}, {ph})"
+            return sql, [r, n, s, i]
+        # expanded rather than a row-value comparison so every dialect can use the index
         sql = (
             f"({fx.rank} {cmp} {ph} OR ({fx.rank} = {ph} AND ({fx.num} {cmp} {num_ph} OR "
             f"({fx.num} = {num_ph} AND ({fx.str} {cmp} {str_ph} OR "
@@ -371,6 +380,10 @@ def split_statements(script: str) -> list[str]:
         upper = stripped.upper()
         if len(buf) == 1 and re.match(r"CREATE\s+(TEMP\s+)?TRIGGER", upper):
             in_trigger = True
+        if in_trigger and not any(re.search(r"\bBEGIN\b", b.upper()) for b in buf):
+            # a trigger with no BEGIN body (PostgreSQL's EXECUTE FUNCTION) ends at ';'
+            if stripped.endswith(";"):
+                in_trigger = False
         if in_dollar:
             continue
         if in_trigger:

@@ -67,11 +67,13 @@ class AsyncSQLConnection(ABC):
 
 
 class _Txn:
-    __slots__ = ("conn", "depth")
+    __slots__ = ("conn", "depth", "pending")
 
     def __init__(self, conn: AsyncSQLConnection) -> None:
         self.conn = conn
         self.depth = 0
+        #: DDL keys run inside this transaction: done for the process once it commits
+        self.pending: set[str] = set()
 
 
 class AsyncSQLBackend(ABC):
@@ -90,6 +92,7 @@ class AsyncSQLBackend(ABC):
         self._closed = False
         self._open_lock = rt.Lock()
         self._ensured: set[str] = set()
+        self._slots = rt.Semaphore(max(1, config.max_connections))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.config.redacted_url}>"
@@ -152,18 +155,35 @@ class AsyncSQLBackend(ABC):
             self._ready = False
             raise
 
-    # -- connections --
+    # -- connections: at most max_connections in use at once --
     async def acquire(self) -> AsyncSQLConnection:
+        cfg = self.config
+        if not await rt.acquire(self._slots, cfg.connection_timeout):
+            raise DatabaseConnectionError(
+                f"all {cfg.max_connections} connections to {cfg.redacted_url} stayed busy for "
+                f"{cfg.connection_timeout:g}s; raise max_connections or shorten transactions"
+            )
+        try:
+            return await self._checkout()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def _checkout(self) -> AsyncSQLConnection:
+        """An idle connection, or a new one."""
         try:
             return self._idle.pop()
         except IndexError:
             return await self._connect_with_retry()
 
     async def release(self, conn: AsyncSQLConnection) -> None:
-        if conn.broken or self._closed or len(self._idle) >= self.config.max_connections:
-            await conn.close()
-        else:
-            self._idle.append(conn)
+        try:
+            if conn.broken or self._closed or len(self._idle) >= self.config.max_connections:
+                await conn.close()
+            else:
+                self._idle.append(conn)
+        finally:
+            self._slots.release()
 
     def current(self) -> AsyncSQLConnection | None:
         """The connection of the caller's open transaction, if any."""
@@ -196,6 +216,15 @@ class AsyncSQLBackend(ABC):
         conn = await self.acquire()
         try:
             return await conn.fetchone(sql, params)
+        except DatabaseConnectionError:
+            if not conn.broken:
+                raise
+            # a connection the server dropped while idle: a read is safe to repeat once
+        finally:
+            await self.release(conn)
+        conn = await self.acquire()
+        try:
+            return await conn.fetchone(sql, params)
         finally:
             await self.release(conn)
 
@@ -205,6 +234,15 @@ class AsyncSQLBackend(ABC):
         txn = self._txn.get()
         if txn is not None:
             return await txn.conn.fetchall(sql, params)
+        conn = await self.acquire()
+        try:
+            return await conn.fetchall(sql, params)
+        except DatabaseConnectionError:
+            if not conn.broken:
+                raise
+            # a connection the server dropped while idle: a read is safe to repeat once
+        finally:
+            await self.release(conn)
         conn = await self.acquire()
         try:
             return await conn.fetchall(sql, params)
@@ -242,7 +280,8 @@ class AsyncSQLBackend(ABC):
         except BaseException:
             await self.release(conn)
             raise
-        token = self._txn.set(_Txn(conn))
+        txn = _Txn(conn)
+        token = self._txn.set(txn)
         try:
             yield conn
         except BaseException:
@@ -265,6 +304,7 @@ class AsyncSQLBackend(ABC):
             if isinstance(exc, DatabaseConnectionError):
                 raise
             raise TransactionError(f"commit failed on {self.name}: {exc}") from exc
+        self._ensured.update(txn.pending)
         await self.release(conn)
 
     @asynccontextmanager
@@ -279,19 +319,32 @@ class AsyncSQLBackend(ABC):
 
     async def ensure(
         self, key: str, statements: Sequence[str | tuple[str, Sequence[Any]]]
-    ) -> None:
-        """Run idempotent DDL (and its bookkeeping) once per process, under the schema lock."""
+    ) -> bool:
+        """Run idempotent DDL (and its bookkeeping) once per process, under the schema lock.
+
+        Returns True once the DDL is durable; False while it is part of a
+        caller's transaction that has not committed yet (it may roll back).
+        """
         if key in self._ensured:
-            return
+            return True
         if not self._ready:
             await self.open()
+        txn = self._txn.get()
+        if txn is not None:
+            # inside a caller's transaction the DDL lives or dies with it
+            if key in txn.pending:
+                return False
+            txn.pending.add(key)
         async with self.ddl() as conn:
             for stmt in statements:
                 if isinstance(stmt, str):
                     await conn.execute(stmt)
                 else:
                     await conn.execute(stmt[0], stmt[1])
-        self._ensured.add(key)
+        if txn is None:
+            self._ensured.add(key)
+            return True
+        return False
 
     # -- health and shutdown --
     async def ping(self) -> bool:

@@ -160,6 +160,9 @@ class AsyncSQLiteBackend(AsyncSQLBackend):
             if not self._memory:
                 folder = os.path.dirname(os.path.abspath(self._path))
                 os.makedirs(folder, exist_ok=True)
+            elif self._keeper is None:
+                # a shared-cache memory database lives while one connection is open
+                self._keeper = sqlite3.connect(self._path, uri=True, check_same_thread=False)
             raw = sqlite3.connect(
                 self._path,
                 timeout=0,
@@ -176,16 +179,7 @@ class AsyncSQLiteBackend(AsyncSQLBackend):
             if self._memory and key in ("journal_mode", "mmap_size"):
                 continue
             await conn.execute(f"PRAGMA {key} = {value}")
-        if self._memory and self._keeper is None:
-            # a shared-cache memory database lives while one connection is open
-            self._keeper = raw
         return conn
-
-    async def release(self, conn: AsyncSQLConnection) -> None:
-        if conn.raw is self._keeper and not self._closed:
-            self._idle.append(conn)
-            return
-        await super().release(conn)
 
     async def close(self) -> None:
         await super().close()

@@ -61,7 +61,7 @@ class AsyncSQLRepository(AsyncRepository[T]):
 
     async def _ensure(self) -> None:
         d = self.backend.dialect
-        await self.backend.ensure(
+        self._ready = await self.backend.ensure(
             f"collection:{self.table}:{self.indexes}:{self.search_fields}",
             [
                 *self.sql.ddl(),
@@ -77,7 +77,6 @@ class AsyncSQLRepository(AsyncRepository[T]):
                 ),
             ],
         )
-        self._ready = True
 
     # -- CRUD --
     async def create(self, entity: T) -> T:

@@ -69,11 +69,13 @@ class SQLConnection(ABC):
 
 
 class _Txn:
-    __slots__ = ("conn", "depth")
+    __slots__ = ("conn", "depth", "pending")
 
     def __init__(self, conn: SQLConnection) -> None:
         self.conn = conn
         self.depth = 0
+        #: DDL keys run inside this transaction: done for the process once it commits
+        self.pending: set[str] = set()
 
 
 class SQLBackend(ABC):
@@ -92,6 +94,7 @@ class SQLBackend(ABC):
         self._closed = False
         self._open_lock = rt.Lock()
         self._ensured: set[str] = set()
+        self._slots = rt.Semaphore(max(1, config.max_connections))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.config.redacted_url}>"
@@ -154,18 +157,35 @@ class SQLBackend(ABC):
             self._ready = False
             raise
 
-    # -- connections --
+    # -- connections: at most max_connections in use at once --
     def acquire(self) -> SQLConnection:
+        cfg = self.config
+        if not rt.acquire(self._slots, cfg.connection_timeout):
+            raise DatabaseConnectionError(
+                f"all {cfg.max_connections} connections to {cfg.redacted_url} stayed busy for "
+                f"{cfg.connection_timeout:g}s; raise max_connections or shorten transactions"
+            )
+        try:
+            return self._checkout()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _checkout(self) -> SQLConnection:
+        """An idle connection, or a new one."""
         try:
             return self._idle.pop()
         except IndexError:
             return self._connect_with_retry()
 
     def release(self, conn: SQLConnection) -> None:
-        if conn.broken or self._closed or len(self._idle) >= self.config.max_connections:
-            conn.close()
-        else:
-            self._idle.append(conn)
+        try:
+            if conn.broken or self._closed or len(self._idle) >= self.config.max_connections:
+                conn.close()
+            else:
+                self._idle.append(conn)
+        finally:
+            self._slots.release()
 
     def current(self) -> SQLConnection | None:
         """The connection of the caller's open transaction, if any."""
@@ -198,6 +218,15 @@ class SQLBackend(ABC):
         conn = self.acquire()
         try:
             return conn.fetchone(sql, params)
+        except DatabaseConnectionError:
+            if not conn.broken:
+                raise
+            # a connection the server dropped while idle: a read is safe to repeat once
+        finally:
+            self.release(conn)
+        conn = self.acquire()
+        try:
+            return conn.fetchone(sql, params)
         finally:
             self.release(conn)
 
@@ -207,6 +236,15 @@ class SQLBackend(ABC):
         txn = self._txn.get()
         if txn is not None:
             return txn.conn.fetchall(sql, params)
+        conn = self.acquire()
+        try:
+            return conn.fetchall(sql, params)
+        except DatabaseConnectionError:
+            if not conn.broken:
+                raise
+            # a connection the server dropped while idle: a read is safe to repeat once
+        finally:
+            self.release(conn)
         conn = self.acquire()
         try:
             return conn.fetchall(sql, params)
@@ -244,7 +282,8 @@ class SQLBackend(ABC):
         except BaseException:
             self.release(conn)
             raise
-        token = self._txn.set(_Txn(conn))
+        txn = _Txn(conn)
+        token = self._txn.set(txn)
         try:
             yield conn
         except BaseException:
@@ -267,6 +306,7 @@ class SQLBackend(ABC):
             if isinstance(exc, DatabaseConnectionError):
                 raise
             raise TransactionError(f"commit failed on {self.name}: {exc}") from exc
+        self._ensured.update(txn.pending)
         self.release(conn)
 
     @contextmanager
@@ -281,19 +321,32 @@ class SQLBackend(ABC):
 
     def ensure(
         self, key: str, statements: Sequence[str | tuple[str, Sequence[Any]]]
-    ) -> None:
-        """Run idempotent DDL (and its bookkeeping) once per process, under the schema lock."""
+    ) -> bool:
+        """Run idempotent DDL (and its bookkeeping) once per process, under the schema lock.
+
+        Returns True once the DDL is durable; False while it is part of a
+        caller's transaction that has not committed yet (it may roll back).
+        """
         if key in self._ensured:
-            return
+            return True
         if not self._ready:
             self.open()
+        txn = self._txn.get()
+        if txn is not None:
+            # inside a caller's transaction the DDL lives or dies with it
+            if key in txn.pending:
+                return False
+            txn.pending.add(key)
         with self.ddl() as conn:
             for stmt in statements:
                 if isinstance(stmt, str):
                     conn.execute(stmt)
                 else:
                     conn.execute(stmt[0], stmt[1])
-        self._ensured.add(key)
+        if txn is None:
+            self._ensured.add(key)
+            return True
+        return False
 
     # -- health and shutdown --
     def ping(self) -> bool:

@@ -162,6 +162,9 @@ class SQLiteBackend(SQLBackend):
             if not self._memory:
                 folder = os.path.dirname(os.path.abspath(self._path))
                 os.makedirs(folder, exist_ok=True)
+            elif self._keeper is None:
+                # a shared-cache memory database lives while one connection is open
+                self._keeper = sqlite3.connect(self._path, uri=True, check_same_thread=False)
             raw = sqlite3.connect(
                 self._path,
                 timeout=0,
@@ -178,16 +181,7 @@ class SQLiteBackend(SQLBackend):
             if self._memory and key in ("journal_mode", "mmap_size"):
                 continue
             conn.execute(f"PRAGMA {key} = {value}")
-        if self._memory and self._keeper is None:
-            # a shared-cache memory database lives while one connection is open
-            self._keeper = raw
         return conn
-
-    def release(self, conn: SQLConnection) -> None:
-        if conn.raw is self._keeper and not self._closed:
-            self._idle.append(conn)
-            return
-        super().release(conn)
 
     def close(self) -> None:
         super().close()

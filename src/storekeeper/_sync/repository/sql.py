@@ -63,7 +63,7 @@ class SQLRepository(Repository[T]):
 
     def _ensure(self) -> None:
         d = self.backend.dialect
-        self.backend.ensure(
+        self._ready = self.backend.ensure(
             f"collection:{self.table}:{self.indexes}:{self.search_fields}",
             [
                 *self.sql.ddl(),
@@ -79,7 +79,6 @@ class SQLRepository(Repository[T]):
                 ),
             ],
         )
-        self._ready = True
 
     # -- CRUD --
     def create(self, entity: T) -> T:

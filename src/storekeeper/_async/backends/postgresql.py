@@ -1,0 +1,329 @@
+"""PostgreSQL over psycopg 3 and psycopg_pool.
+
+Connections come from a :class:`~psycopg_pool.AsyncConnectionPool` opened once
+the server has answered a first, plain connection (which the base class retries
+with exponential backoff). Pooled connections run in autocommit mode: the base
+class says ``BEGIN``, ``COMMIT`` and ``SAVEPOINT`` itself, so a statement outside
+a transaction costs one round trip. psycopg prepares a statement on a
+connection once it has run a few times, so repeated reads skip the planner.
+
+Every session carries ``statement_timeout``, ``lock_timeout`` and
+``idle_in_transaction_session_timeout`` from the configuration. Schema changes
+take a transaction-scoped advisory lock, so processes opening a fresh database
+at once apply each step exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection, errors
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+
+from ...config import DatabaseConfig, redact
+from ...errors import (
+    ConfigError,
+    DatabaseConnectionError,
+    DuplicateError,
+    StorageError,
+    TransactionError,
+)
+from ...sql.postgresql import PostgreSQLDialect
+from .base import AsyncSQLBackend, AsyncSQLConnection
+
+__all__ = ["AsyncPostgreSQLBackend", "DDL_LOCK_KEY"]
+
+#: the advisory lock serializing the store's schema changes ("storekpr" as a bigint)
+DDL_LOCK_KEY = 0x73746F72656B7072
+
+#: SQLSTATE classes that mean the session is gone: connection exception (08),
+#: operator intervention (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect)
+_LOST_PREFIXES = ("08", "57P")
+
+#: how long DDL run beside a caller's transaction waits for a table lock before
+#: it is run inside that transaction instead (see ensure)
+_OWN_DDL_LOCK_WAIT_MS = 250
+
+
+class AsyncPostgreSQLConnection(AsyncSQLConnection):
+    """One pooled psycopg connection (autocommit), mapping driver errors."""
+
+    __slots__ = ("_scrub",)
+
+    raw: AsyncConnection[Any]
+
+    def __init__(self, raw: AsyncConnection[Any], scrub: _Scrubber) -> None:
+        super().__init__(raw)
+        self._scrub = scrub
+
+    def _fail(self, exc: psycopg.Error) -> StorageError:
+        """The storekeeper error for *exc*; marks the connection broken when it is lost."""
+        msg = self._scrub(str(exc).strip() or type(exc).__name__)
+        state = exc.sqlstate or ""
+        if isinstance(exc, errors.UniqueViolation):
+            return DuplicateError(f"duplicate key on postgresql: {msg}")
+        if isinstance(exc, errors.SerializationFailure | errors.DeadlockDetected):
+            return TransactionError(f"postgresql aborted the transaction ({state}), retry it: {msg}")
+        if isinstance(exc, errors.QueryCanceled):
+            return TransactionError(
+                f"postgresql statement timed out or was cancelled (statement_timeout): {msg}"
+            )
+        if isinstance(exc, errors.LockNotAvailable):
+            return TransactionError(f"postgresql lock wait timed out (lock_timeout): {msg}")
+        if (
+            state.startswith(_LOST_PREFIXES)
+            or isinstance(exc, errors.IdleInTransactionSessionTimeout)
+            or (not state and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError))
+            or self.raw.closed
+        ):
+            self.broken = True
+            return DatabaseConnectionError(f"lost the connection to postgresql: {msg}")
+        return StorageError(f"postgresql: {msg}")
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            cur = await self.raw.execute(sql, params or None)
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+        return cur.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        try:
+            async with self.raw.cursor() as cur:
+                await cur.executemany(sql, rows)
+                return cur.rowcount
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        try:
+            cur = await self.raw.execute(sql, params or None)
+            return await cur.fetchone()
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            cur = await self.raw.execute(sql, params or None)
+            return await cur.fetchall()
+        except psycopg.Error as exc:
+            raise self._fail(exc) from exc
+
+    async def begin(self) -> None:
+        await self.execute("BEGIN")
+
+    async def close(self) -> None:
+        try:
+            await self.raw.close()
+        except psycopg.Error:
+            pass
+
+
+async def _run_all(
+    conn: AsyncSQLConnection, statements: Sequence[str | tuple[str, Sequence[Any]]]
+) -> None:
+    for stmt in statements:
+        if isinstance(stmt, str):
+            await conn.execute(stmt)
+        else:
+            await conn.execute(stmt[0], stmt[1])
+
+
+class _Scrubber:
+    """Removes the password from driver messages (redact() covers URLs and key=value)."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, password: str | None) -> None:
+        self._secret = password or None
+
+    def __call__(self, text: str) -> str:
+        text = redact(text)
+        if self._secret is not None and self._secret in text:
+            text = text.replace(self._secret, "***")
+        return text
+
+
+def _conninfo(cfg: DatabaseConfig) -> str:
+    """The libpq connection string of *cfg* (holds the password: never show it)."""
+    settings = [
+        f"-c statement_timeout={cfg.statement_timeout}",
+        f"-c lock_timeout={cfg.lock_timeout}",
+        f"-c idle_in_transaction_session_timeout={cfg.idle_in_transaction_timeout}",
+    ]
+    extra = dict(cfg.options)
+    user_options = extra.pop("options", None)
+    if user_options:
+        settings.append(user_options)
+    params: dict[str, Any] = {
+        "host": cfg.host,
+        "port": cfg.port,
+        "dbname": cfg.database_name,
+        "user": cfg.username,
+        "password": cfg.password,
+        "sslmode": cfg.ssl_mode,
+        # libpq takes whole seconds
+        "connect_timeout": max(1, math.ceil(cfg.connection_timeout)),
+        "options": " ".join(settings),
+        **extra,
+    }
+    try:
+        return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(
+            f"invalid postgresql connection option in {cfg.redacted_url}: "
+            f"{_Scrubber(cfg.password)(str(exc).strip())}"
+        ) from None
+
+
+class AsyncPostgreSQLBackend(AsyncSQLBackend):
+    """A PostgreSQL database (13+), pooled through psycopg_pool."""
+
+    name = "postgresql"
+
+    def __init__(self, config: DatabaseConfig) -> None:
+        super().__init__(config)
+        self.dialect: PostgreSQLDialect = PostgreSQLDialect()
+        self._conninfo = _conninfo(config)
+        self._scrub = _Scrubber(config.password)
+        self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+
+    # -- driver hooks --
+    async def _connect(self) -> AsyncSQLConnection:
+        try:
+            raw = await AsyncConnection.connect(self._conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            raise DatabaseConnectionError(self._scrub(str(exc).strip())) from None
+        return AsyncPostgreSQLConnection(raw, self._scrub)
+
+    async def _after_open(self) -> None:
+        # the first connection proved the server answers: learn what it offers on
+        # it, then close it; from here on every connection comes from the pool
+        probe = self._idle.pop()
+        try:
+            row = await probe.fetchone(
+                "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')"
+            )
+            if row is None or not row[0]:
+                self.dialect.lower_collation = "default"
+        finally:
+            await probe.close()
+        if self._pool is None:
+            cfg = self.config
+            pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+                self._conninfo,
+                kwargs={"autocommit": True},
+                min_size=cfg.min_connections,
+                max_size=cfg.max_connections,
+                timeout=cfg.connection_timeout,
+                name=f"storekeeper-{cfg.database_name}",
+                open=False,
+            )
+            # wait for the first connections: a caller finding none ready would
+            # make the pool grow, and it hands its connections out in turn, so
+            # sequential calls would then alternate between two cold sessions
+            try:
+                await pool.open(wait=True, timeout=cfg.connection_timeout)
+            except PoolTimeout:
+                await pool.close()
+                raise DatabaseConnectionError(
+                    f"postgresql at {cfg.redacted_url} did not accept "
+                    f"{cfg.min_connections} connection(s) within {cfg.connection_timeout:g}s"
+                ) from None
+            self._pool = pool
+
+    async def _lock_ddl(self, conn: AsyncSQLConnection) -> None:
+        await conn.execute(f"SELECT pg_advisory_xact_lock({DDL_LOCK_KEY})")
+
+    async def ensure(
+        self, key: str, statements: Sequence[str | tuple[str, Sequence[Any]]]
+    ) -> bool:
+        """Run idempotent DDL once per process; inside a transaction, on a connection of its own.
+
+        DDL run inside a caller's transaction stays invisible to every other
+        connection until that transaction commits (and is lost if it rolls
+        back), while this process would already count it as done: concurrent
+        tasks would write to a table that, for them, does not exist yet. So it
+        is committed on a separate connection, opened outside the pool so that
+        callers holding every pooled connection cannot starve it.
+
+        The dialect's DDL takes no table lock when its objects exist. When it
+        must create an index or column on a table, it may wait for the
+        caller's own transaction, which is waiting for it: after a short lock
+        wait it runs inside the caller's transaction instead (the table exists,
+        or there would be nothing to wait for).
+        """
+        if key in self._ensured:
+            return True
+        if self._txn.get() is None:
+            return await super().ensure(key, statements)
+        if await self._ensure_beside(statements):
+            self._ensured.add(key)
+            return True
+        # committed with the caller; not marked done, as the caller may roll back
+        async with self.ddl() as conn:
+            await _run_all(conn, statements)
+        return False
+
+    async def _ensure_beside(self, statements: Sequence[str | tuple[str, Sequence[Any]]]) -> bool:
+        """Run *statements* in a transaction on a new connection; False if a table was busy."""
+        conn = await self._connect_with_retry()
+        try:
+            await conn.begin()
+            await self._lock_ddl(conn)
+            await conn.execute(f"SET LOCAL lock_timeout = {_OWN_DDL_LOCK_WAIT_MS}")
+            try:
+                await _run_all(conn, statements)
+            except TransactionError as exc:
+                if isinstance(exc.__cause__, errors.LockNotAvailable):
+                    return False  # closing the connection rolls back
+                raise
+            await conn.commit()
+            return True
+        finally:
+            await conn.close()
+
+    # -- connections: from the pool, back to the pool --
+    async def acquire(self) -> AsyncSQLConnection:
+        pool = self._pool
+        if pool is None:
+            raise StorageError(f"the {self.name} store is not open")
+        try:
+            raw = await pool.getconn()
+        except PoolTimeout:
+            raise DatabaseConnectionError(
+                f"no postgresql connection to {self.config.redacted_url} within "
+                f"{self.config.connection_timeout:g}s (max_connections="
+                f"{self.config.max_connections}): the server is down or every connection is busy"
+            ) from None
+        except PoolClosed:
+            raise StorageError(f"the {self.name} store was closed") from None
+        return AsyncPostgreSQLConnection(raw, self._scrub)
+
+    async def release(self, conn: AsyncSQLConnection) -> None:
+        pool = self._pool
+        if pool is None:
+            await conn.close()
+            return
+        if not conn.broken:
+            await pool.putconn(conn.raw)
+            return
+        # the pool discards a closed connection and opens a fresh one; a lost
+        # connection usually means a server restart, so check the idle ones too
+        # rather than let each of them fail a caller in turn
+        await conn.close()
+        await pool.putconn(conn.raw)
+        try:
+            await pool.check()
+        except psycopg.Error:
+            pass
+
+    async def close(self) -> None:
+        await super().close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()

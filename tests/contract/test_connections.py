@@ -1,0 +1,126 @@
+"""Connections: a bounded pool, and recovery from connections the server dropped."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from storekeeper import DatabaseConnectionError, DataStore
+from storekeeper.sql.base import split_statements
+
+
+def test_pool_is_bounded_and_waits_for_a_free_connection(sql_sync: Any) -> None:
+    url = sql_sync.url + ("&" if "?" in sql_sync.url else "?") + "max_connections=2&min_connections=1"
+    repo_name = sql_sync.repo(dict).collection
+    with DataStore(url) as ds:
+        repo = ds.repository(dict, repo_name)
+        repo.count()
+        errors: list[BaseException] = []
+
+        def work(i: int) -> None:
+            try:
+                with ds.transaction():
+                    repo.create({"i": i})
+                    time.sleep(0.05)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert repo.count() == 6
+
+
+def test_an_exhausted_pool_says_so(sql_sync: Any) -> None:
+    url = sql_sync.url + ("&" if "?" in sql_sync.url else "?")
+    url += "max_connections=1&min_connections=1&connect_timeout=0.3"
+    name = sql_sync.repo(dict).collection
+    with DataStore(url) as ds:
+        repo = ds.repository(dict, name)
+        repo.count()
+        held = threading.Event()
+        done = threading.Event()
+
+        def hold() -> None:
+            with ds.transaction():
+                repo.create({"x": 1})
+                held.set()
+                done.wait(10)
+
+        t = threading.Thread(target=hold)
+        t.start()
+        held.wait(10)
+        try:
+            with pytest.raises(DatabaseConnectionError, match="busy"):
+                repo.count()
+        finally:
+            done.set()
+            t.join(10)
+        assert repo.count() == 1
+
+
+def _kill_other_sessions(kind: str, url: str) -> None:
+    with DataStore(url) as admin:
+        if kind == "postgresql":
+            admin.backend.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND application_name <> 'psql'"
+            )
+        else:
+            me = admin.backend.fetchone("SELECT CONNECTION_ID()")
+            rows = admin.backend.fetchall(
+                "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> %s",
+                (me[0] if me else 0,),
+            )
+            for (pid,) in rows:
+                try:
+                    admin.backend.execute(f"KILL {int(pid)}")
+                except Exception:  # noqa: BLE001 - the session may be gone already
+                    pass
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_reads_survive_connections_the_server_dropped(kind: str, make_store: Any) -> None:
+    h = make_store(kind)
+    repo = h.repo(dict)
+    d = repo.create({"a": 1})
+    _kill_other_sessions(kind, h.url)
+    time.sleep(0.2)
+    assert repo.get(d["id"])["a"] == 1  # a dropped idle connection is replaced
+    repo.create({"a": 2})
+    assert repo.count() == 2
+
+
+def test_split_statements_handles_bodies() -> None:
+    script = """
+-- a comment
+CREATE TABLE a (x INT);
+CREATE OR REPLACE FUNCTION f() RETURNS trigger AS $$
+BEGIN
+    NEW.x = 1;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER t1 BEFORE UPDATE ON a
+FOR EACH ROW EXECUTE FUNCTION f();
+CREATE TRIGGER t2 AFTER INSERT ON a BEGIN
+    UPDATE a SET x = 2;
+END;
+CREATE INDEX i ON a (x);
+"""
+    parts = split_statements(script)
+    assert [p.split()[0:3] for p in parts] == [
+        ["CREATE", "TABLE", "a"],
+        ["CREATE", "OR", "REPLACE"],
+        ["CREATE", "TRIGGER", "t1"],
+        ["CREATE", "TRIGGER", "t2"],
+        ["CREATE", "INDEX", "i"],
+    ]
+    assert "RETURN NEW;" in parts[1] and parts[3].endswith("END")
