@@ -443,3 +443,14 @@ def test_first_use_inside_a_rolled_back_transaction(sk: Any) -> None:
     assert repo.count() == 0
     repo.create({"n": 2, "t": "kept"})
     assert _ids(repo.search("kept")) == _ids(repo.list())
+
+
+def test_search_fields_can_be_redeclared(sk: Any) -> None:
+    name = sk.repo(dict).collection
+    first = sk.store.repository(dict, name, search_fields=["title"])
+    first.create({"id": "a", "title": "red apple", "body": "green pear"})
+    second = sk.store.repository(dict, name, search_fields=["title", "body"])
+    assert _ids(second.search("pear")) == ["a"]
+    assert _ids(second.search("apple")) == ["a"]
+    second.create({"id": "b", "title": "plum", "body": "pear"})
+    assert sorted(_ids(second.search("pear"))) == ["a", "b"]

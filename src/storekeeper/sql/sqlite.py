@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,17 +83,22 @@ class SQLiteDialect(Dialect):
             f"({fx.rank}, {fx.num}, {fx.str}, id)"
         ]
 
-    def _fts(self, table: str) -> str:
-        return self.quote(f"{table}__fts")
+    @staticmethod
+    def _fts_name(table: str, fields: Sequence[str]) -> str:
+        # one FTS table per set of search fields: a collection redeclared with
+        # other fields gets a fresh, fully indexed table instead of a stale one
+        digest = hashlib.sha1(",".join(fields).encode()).hexdigest()[:10]
+        return f"{table}__fts_{digest}"
 
     def search_ddl(self, table: str, fields: Sequence[str]) -> list[str]:
-        q, fts = self.quote(table), self._fts(table)
+        name = self._fts_name(table, fields)
+        q, fts = self.quote(table), self.quote(name)
         cols = ", ".join(f"c{i}" for i in range(len(fields)))
         new_vals = ", ".join(f"json_extract(new.data, '$.{f}')" for f in fields)
         old_vals = ", ".join(f"json_extract(data, '$.{f}')" for f in fields)
 
         def trig(suffix: str) -> str:
-            return self.quote(f"{table}__fts_{suffix}")
+            return self.quote(f"{name}_{suffix}")
 
         return [
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5({cols}, tokenize = 'unicode61')",
@@ -111,7 +117,7 @@ class SQLiteDialect(Dialect):
     def search_sql(
         self, table: str, all_fields: Sequence[str], fields: Sequence[str], terms: list[str]
     ) -> tuple[str, str, str, list[Any]]:
-        q, fts = self.quote(table), self._fts(table)
+        q, fts = self.quote(table), self.quote(self._fts_name(table, all_fields))
         expr = " OR ".join(f'"{t}"' for t in terms)  # \w+ tokens: no quotes inside
         if list(fields) != list(all_fields):
             cols = " ".join(f"c{all_fields.index(f)}" for f in fields)
