@@ -293,13 +293,15 @@ def test_search_needs_declared_fields(sk: Any) -> None:
 
 def test_bulk_create_update_delete(sk: Any) -> None:
     repo = sk.repo(dict, indexes=["n"])
-    created = repo.bulk_create([{"n": i} for i in range(1234)])
-    assert len(created) == 1234 and repo.count() == 1234
+    assert repo.bulk_create({"n": i} for i in range(1234)) == 1234
+    assert repo.count() == 1234
+    created = repo.list(sort_by="n")
     assert all(c["version"] == 1 for c in created)
+    assert created[0]["created_at"] == created[-1]["created_at"]  # one timestamp per call
     for c in created[:600]:
         c["n"] = -c["n"]
-    updated = repo.bulk_update(created[:600])
-    assert all(u["version"] == 2 for u in updated)
+    assert repo.bulk_update(created[:600]) == 600
+    assert repo.count(filters=[QueryFilter("version", "eq", 2)]) == 600
     assert repo.count(filters=[QueryFilter("n", "lt", 0)]) == 599  # -0 == 0
     assert repo.bulk_delete([c["id"] for c in created[:100]] + ["missing"]) == 100
     assert repo.count() == 1134
@@ -315,7 +317,8 @@ def test_bulk_create_is_all_or_nothing(sk: Any) -> None:
 
 def test_bulk_update_is_all_or_nothing(sk: Any) -> None:
     repo = sk.repo(dict)
-    a, b = repo.bulk_create([{"v": 1}, {"v": 2}])
+    repo.bulk_create([{"v": 1}, {"v": 2}])
+    a, b = repo.list(sort_by="v")
     b_fresh = repo.update(dict(b, v=3))
     a["v"] = 10
     b["v"] = 20  # stale
@@ -329,9 +332,9 @@ def test_bulk_update_is_all_or_nothing(sk: Any) -> None:
 
 def test_iterate_streams_everything_in_id_order(sk: Any) -> None:
     repo = sk.repo(dict)
-    made = repo.bulk_create([{"i": i} for i in range(250)])
+    repo.bulk_create([{"id": f"i{i:03d}", "i": i} for i in reversed(range(250))])
     got = list(repo.iterate(batch_size=64))
-    assert _ids(got) == sorted(_ids(made))
+    assert _ids(got) == [f"i{i:03d}" for i in range(250)]
     assert len(list(repo.iterate(batch_size=1000, filters=[QueryFilter("i", "lt", 10)]))) == 10
     with pytest.raises(ValidationError):
         list(repo.iterate(batch_size=0))

@@ -191,10 +191,7 @@ class EntityCodec(Generic[T]):
                     f"expected a {self.entity_class.__name__}, got {type(entity).__name__}"  # type: ignore[union-attr]
                 )
             doc = {f.name: getattr(entity, f.name) for f in dataclasses.fields(entity)}
-        for key in doc:
-            if not isinstance(key, str):
-                raise SerializationError(f"entity keys must be strings, got {key!r}")
-        return doc
+        return doc  # keys that are not strings are refused by dumps()
 
     def from_json(self, raw: str | bytes) -> T:
         return cast(T, self._from_json(raw))
@@ -211,14 +208,21 @@ class EntityCodec(Generic[T]):
 # --- preparing writes (shared by every backend) -------------------------------
 
 
-def prepare_create(codec: EntityCodec[Any], entity: Any) -> tuple[str, dict[str, Any], bytes]:
-    """``(id, document, json)`` for a new entity: id assigned, version 1, timestamps set."""
+def prepare_create(
+    codec: EntityCodec[Any], entity: Any, now: str | None = None
+) -> tuple[str, dict[str, Any], bytes]:
+    """``(id, document, json)`` for a new entity: id assigned, version 1, timestamps set.
+
+    :param now: the timestamp to stamp (one per bulk call); default the current time.
+    """
     doc = codec.to_document(entity)
     eid = doc.get("id")
     if eid is None or eid == "":
         eid = new_id()
-    check_id(eid)
-    now = utcnow_iso()
+    elif type(eid) is not str or len(eid) > MAX_ID_LENGTH or "\x00" in eid:
+        check_id(eid)
+    if now is None:
+        now = utcnow_iso()
     fields = codec.fields
     doc["id"] = eid
     if fields is None or "version" in fields:
@@ -254,7 +258,12 @@ def prepare_update(
 
 
 def decoded(codec: EntityCodec[T], doc: dict[str, Any], data: bytes) -> T:
-    """The entity the caller gets back for a document the store just wrote."""
+    """The entity the caller gets back for a document the store just wrote.
+
+    For dict entities that is the document itself: a copy of the caller's dict
+    with the store's fields set (values the JSON encoder converted, such as
+    datetimes, stay as given; ``get`` returns their JSON form).
+    """
     if codec.kind == "dict":
-        return cast(T, orjson.loads(data))
+        return cast(T, doc)
     return codec.from_document(doc)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, TypeVar
 
 import orjson
 
-from ...core.entities import EntityCodec, check_id, dumps, prepare_create, prepare_update
+from ...core.entities import (
+    EntityCodec,
+    check_id,
+    dumps,
+    prepare_create,
+    prepare_update,
+    utcnow_iso,
+)
 from ...core.filters import (
     Condition,
     QueryFilter,
@@ -195,8 +202,9 @@ class AsyncMemoryRepository(AsyncRepository[T]):
         return PaginatedResult(window, len(items), pagination.page, pagination.per_page)
 
     # -- bulk --
-    async def bulk_create(self, entities: Sequence[T]) -> list[T]:
-        prepared = [prepare_create(self.codec, e) for e in entities]
+    async def bulk_create(self, entities: Iterable[T]) -> int:
+        now = utcnow_iso()
+        prepared = [prepare_create(self.codec, e, now) for e in entities]
         ids = [p[0] for p in prepared]
         if len(set(ids)) != len(ids):
             raise ValidationError(f"{self.collection}: bulk_create got the same id twice")
@@ -210,9 +218,10 @@ class AsyncMemoryRepository(AsyncRepository[T]):
             entries = [_entry(doc, data) for _, doc, data in prepared]
             for eid, entry in zip(ids, entries, strict=True):
                 b.put(self.collection, eid, entry)
-        return [self._out(e) for e in entries]
+        return len(entries)
 
-    async def bulk_update(self, entities: Sequence[T]) -> list[T]:
+    async def bulk_update(self, entities: Iterable[T]) -> int:
+        entities = list(entities)
         ids = [check_id(self.codec.entity_id(e)) for e in entities]
         if len(set(ids)) != len(ids):
             raise ValidationError(f"{self.collection}: bulk_update got the same id twice")
@@ -221,7 +230,7 @@ class AsyncMemoryRepository(AsyncRepository[T]):
             with self.backend.lock:
                 for e in entities:
                     out.append(self._write_update(e))
-        return [self._out(e) for e in out]
+        return len(out)
 
     async def bulk_delete(self, entity_ids: Sequence[str]) -> int:
         ids = list(dict.fromkeys(check_id(i) for i in entity_ids))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -14,6 +14,7 @@ from ...core.entities import (
     dumps,
     prepare_create,
     prepare_update,
+    utcnow_iso,
 )
 from ...core.filters import QueryFilter, SortOrder, compile_filters, sort_key, validate_path
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
@@ -238,10 +239,11 @@ class AsyncSQLRepository(AsyncRepository[T]):
     def _chunk(self, per_row: int) -> int:
         return max(1, min(BULK_ROWS, self.backend.dialect.max_params // per_row))
 
-    async def bulk_create(self, entities: Sequence[T]) -> list[T]:
+    async def bulk_create(self, entities: Iterable[T]) -> int:
         if not self._ready:
             await self._ensure()
-        prepared = [prepare_create(self.codec, e) for e in entities]
+        now = utcnow_iso()
+        prepared = [prepare_create(self.codec, e, now) for e in entities]
         ids = [p[0] for p in prepared]
         if len(set(ids)) != len(ids):
             raise ValidationError(f"{self.collection}: bulk_create got the same id twice")
@@ -259,9 +261,9 @@ class AsyncSQLRepository(AsyncRepository[T]):
             raise DuplicateError(
                 f"{self.collection}: bulk_create hit an existing id; nothing was written"
             ) from None
-        return [decoded(self.codec, doc, data) for _, doc, data in prepared]
+        return len(prepared)
 
-    async def bulk_update(self, entities: Sequence[T]) -> list[T]:
+    async def bulk_update(self, entities: Iterable[T]) -> int:
         if not self._ready:
             await self._ensure()
         prepared = [prepare_update(self.codec, e) for e in entities]
@@ -283,7 +285,7 @@ class AsyncSQLRepository(AsyncRepository[T]):
                         if row is None or (expected is not None and int(row[0]) != expected + 1):
                             raise await self._missing_or_conflict(eid, expected)
                     raise ConflictError(f"{self.collection}: bulk_update lost a race; retry")
-        return [decoded(self.codec, doc, data) for _, _, doc, data in prepared]
+        return len(prepared)
 
     async def bulk_delete(self, entity_ids: Sequence[str]) -> int:
         if not self._ready:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Iterable, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 from ...core.entities import EntityCodec
@@ -240,12 +240,20 @@ class Repository(ABC, Generic[T]):
 
     # -- bulk --
     @abstractmethod
-    def bulk_create(self, entities: Sequence[T]) -> builtins.list[T]:
-        """Create many entities in one transaction (all or nothing)."""
+    def bulk_create(self, entities: Iterable[T]) -> int:
+        """Create many entities in one transaction (all or nothing); return how many.
+
+        Ids missing from the entities are assigned (give them ids, e.g. from
+        :func:`storekeeper.new_id`, to know them); rows go in as multi-row
+        ``INSERT`` statements.
+        """
 
     @abstractmethod
-    def bulk_update(self, entities: Sequence[T]) -> builtins.list[T]:
-        """Update many entities in one transaction (all or nothing, versions checked)."""
+    def bulk_update(self, entities: Iterable[T]) -> int:
+        """Update many entities in one transaction (all or nothing, versions checked).
+
+        Returns how many were updated (all of them, or an error and none).
+        """
 
     @abstractmethod
     def bulk_delete(self, entity_ids: Sequence[str]) -> int:

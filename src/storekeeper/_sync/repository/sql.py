@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Iterable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -16,6 +16,7 @@ from ...core.entities import (
     dumps,
     prepare_create,
     prepare_update,
+    utcnow_iso,
 )
 from ...core.filters import QueryFilter, SortOrder, compile_filters, sort_key, validate_path
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
@@ -240,10 +241,11 @@ class SQLRepository(Repository[T]):
     def _chunk(self, per_row: int) -> int:
         return max(1, min(BULK_ROWS, self.backend.dialect.max_params // per_row))
 
-    def bulk_create(self, entities: Sequence[T]) -> list[T]:
+    def bulk_create(self, entities: Iterable[T]) -> int:
         if not self._ready:
             self._ensure()
-        prepared = [prepare_create(self.codec, e) for e in entities]
+        now = utcnow_iso()
+        prepared = [prepare_create(self.codec, e, now) for e in entities]
         ids = [p[0] for p in prepared]
         if len(set(ids)) != len(ids):
             raise ValidationError(f"{self.collection}: bulk_create got the same id twice")
@@ -261,9 +263,9 @@ class SQLRepository(Repository[T]):
             raise DuplicateError(
                 f"{self.collection}: bulk_create hit an existing id; nothing was written"
             ) from None
-        return [decoded(self.codec, doc, data) for _, doc, data in prepared]
+        return len(prepared)
 
-    def bulk_update(self, entities: Sequence[T]) -> list[T]:
+    def bulk_update(self, entities: Iterable[T]) -> int:
         if not self._ready:
             self._ensure()
         prepared = [prepare_update(self.codec, e) for e in entities]
@@ -285,7 +287,7 @@ class SQLRepository(Repository[T]):
                         if row is None or (expected is not None and int(row[0]) != expected + 1):
                             raise self._missing_or_conflict(eid, expected)
                     raise ConflictError(f"{self.collection}: bulk_update lost a race; retry")
-        return [decoded(self.codec, doc, data) for _, _, doc, data in prepared]
+        return len(prepared)
 
     def bulk_delete(self, entity_ids: Sequence[str]) -> int:
         if not self._ready:
