@@ -5,14 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
-__all__ = ["Event", "Lock", "Semaphore", "acquire", "sleep"]
+__all__ = ["Event", "Lock", "Semaphore", "sleep"]
 
 sleep = time.sleep
 Lock = threading.Lock
 Semaphore = threading.Semaphore
 Event = threading.Event
 
-
-def acquire(sem: threading.Semaphore, timeout: float) -> bool:
-    """Take *sem* within *timeout* seconds; False if it stayed taken."""
-    return sem.acquire(timeout=timeout)

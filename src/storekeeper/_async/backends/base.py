@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextvars
 import logging
 import random
+import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -87,12 +89,15 @@ class AsyncSQLBackend(ABC):
         self._txn: contextvars.ContextVar[_Txn | None] = contextvars.ContextVar(
             f"storekeeper_txn_{id(self)}", default=None
         )
-        self._idle: list[AsyncSQLConnection] = []
+        #: one entry per allowed connection: an idle connection, or None for one
+        #: not opened yet; deque pop/append are atomic, so taking one costs no lock
+        self._slots: deque[AsyncSQLConnection | None] = deque(
+            [None] * max(1, config.max_connections)
+        )
         self._ready = False
         self._closed = False
         self._open_lock = rt.Lock()
         self._ensured: set[str] = set()
-        self._slots = rt.Semaphore(max(1, config.max_connections))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.config.redacted_url}>"
@@ -144,7 +149,8 @@ class AsyncSQLBackend(ABC):
             if self._closed:
                 raise StorageError(f"the {self.name} store was closed")
             conn = await self._connect_with_retry()
-            self._idle.append(conn)
+            self._slots.pop()
+            self._slots.append(conn)
             await self._after_open()
             self._ready = True
         from ..schema import apply_store_schema
@@ -157,33 +163,49 @@ class AsyncSQLBackend(ABC):
 
     # -- connections: at most max_connections in use at once --
     async def acquire(self) -> AsyncSQLConnection:
-        cfg = self.config
-        if not await rt.acquire(self._slots, cfg.connection_timeout):
-            raise DatabaseConnectionError(
-                f"all {cfg.max_connections} connections to {cfg.redacted_url} stayed busy for "
-                f"{cfg.connection_timeout:g}s; raise max_connections or shorten transactions"
-            )
         try:
-            return await self._checkout()
-        except BaseException:
-            self._slots.release()
-            raise
-
-    async def _checkout(self) -> AsyncSQLConnection:
-        """An idle connection, or a new one."""
-        try:
-            return self._idle.pop()
+            conn = self._slots.pop()
         except IndexError:
-            return await self._connect_with_retry()
+            conn = await self._wait_for_slot()
+        try:
+            if conn is not None:
+                conn = await self._reuse(conn)
+            if conn is None:
+                conn = await self._connect_with_retry()
+        except BaseException:
+            self._slots.append(None)
+            raise
+        return conn
+
+    async def _wait_for_slot(self) -> AsyncSQLConnection | None:
+        """Wait (backing off, never spinning) until another caller releases a connection."""
+        cfg = self.config
+        deadline = time.monotonic() + cfg.connection_timeout
+        delay = 0.0005
+        while True:
+            await rt.sleep(delay)
+            try:
+                return self._slots.pop()
+            except IndexError:
+                pass
+            if time.monotonic() > deadline:
+                raise DatabaseConnectionError(
+                    f"all {cfg.max_connections} connections to {cfg.redacted_url} stayed busy "
+                    f"for {cfg.connection_timeout:g}s; raise max_connections or shorten "
+                    "transactions"
+                )
+            delay = min(delay * 2, 0.02)
+
+    async def _reuse(self, conn: AsyncSQLConnection) -> AsyncSQLConnection | None:
+        """An idle connection about to serve again, or None if it must be replaced."""
+        return conn
 
     async def release(self, conn: AsyncSQLConnection) -> None:
-        try:
-            if conn.broken or self._closed or len(self._idle) >= self.config.max_connections:
-                await conn.close()
-            else:
-                self._idle.append(conn)
-        finally:
-            self._slots.release()
+        if conn.broken or self._closed:
+            self._slots.append(None)
+            await conn.close()
+        else:
+            self._slots.append(conn)
 
     def current(self) -> AsyncSQLConnection | None:
         """The connection of the caller's open transaction, if any."""
@@ -355,6 +377,7 @@ class AsyncSQLBackend(ABC):
     async def close(self) -> None:
         self._closed = True
         self._ready = False
-        idle, self._idle = self._idle, []
+        idle = [c for c in self._slots if c is not None]
+        self._slots = deque([None] * max(1, self.config.max_connections))
         for conn in idle:
             await conn.close()

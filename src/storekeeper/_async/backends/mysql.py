@@ -341,19 +341,16 @@ class AsyncMySQLBackend(AsyncSQLBackend):
         self.dialect.configure(str(row[0]) if row else "")
 
     # -- pool: ping connections that sat idle long enough for the server to drop them --
-    async def _checkout(self) -> AsyncSQLConnection:
-        while self._idle:
-            conn = self._idle.pop()
-            if isinstance(conn, AsyncMySQLConnection) and (
-                time.monotonic() - conn.last_used > IDLE_CHECK_S
-            ):
-                try:
-                    await conn.ping()
-                except StorageError:
-                    await conn.close()
-                    continue
-            return conn
-        return await self._connect_with_retry()
+    async def _reuse(self, conn: AsyncSQLConnection) -> AsyncSQLConnection | None:
+        if isinstance(conn, AsyncMySQLConnection) and (
+            time.monotonic() - conn.last_used > IDLE_CHECK_S
+        ):
+            try:
+                await conn.ping()
+            except StorageError:
+                await conn.close()
+                return None
+        return conn
 
     async def release(self, conn: AsyncSQLConnection) -> None:
         if isinstance(conn, AsyncMySQLConnection):

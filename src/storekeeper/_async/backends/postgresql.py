@@ -203,7 +203,9 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
     async def _after_open(self) -> None:
         # the first connection proved the server answers: learn what it offers on
         # it, then close it; from here on every connection comes from the pool
-        probe = self._idle.pop()
+        probe = self._slots.pop()
+        self._slots.append(None)
+        assert probe is not None
         try:
             row = await probe.fetchone(
                 "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')"

@@ -341,19 +341,16 @@ class MySQLBackend(SQLBackend):
         self.dialect.configure(str(row[0]) if row else "")
 
     # -- pool: ping connections that sat idle long enough for the server to drop them --
-    def _checkout(self) -> SQLConnection:
-        while self._idle:
-            conn = self._idle.pop()
-            if isinstance(conn, MySQLConnection) and (
-                time.monotonic() - conn.last_used > IDLE_CHECK_S
-            ):
-                try:
-                    conn.ping()
-                except StorageError:
-                    conn.close()
-                    continue
-            return conn
-        return self._connect_with_retry()
+    def _reuse(self, conn: SQLConnection) -> SQLConnection | None:
+        if isinstance(conn, MySQLConnection) and (
+            time.monotonic() - conn.last_used > IDLE_CHECK_S
+        ):
+            try:
+                conn.ping()
+            except StorageError:
+                conn.close()
+                return None
+        return conn
 
     def release(self, conn: SQLConnection) -> None:
         if isinstance(conn, MySQLConnection):
