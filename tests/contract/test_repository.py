@@ -457,3 +457,16 @@ def test_search_fields_can_be_redeclared(sk: Any) -> None:
     assert _ids(second.search("apple")) == ["a"]
     second.create({"id": "b", "title": "plum", "body": "pear"})
     assert sorted(_ids(second.search("pear"))) == ["a", "b"]
+
+
+def test_repository_transaction_is_the_stores(sk: Any) -> None:
+    a, b = sk.repo(dict), sk.repo(dict)
+    with pytest.raises(KeyError):
+        with a.transaction():
+            a.create({"id": "1"})
+            b.create({"id": "2"})
+            raise KeyError
+    assert a.count() == 0 and b.count() == 0
+    with a.transaction():
+        a.create({"id": "1"})
+    assert a.exists("1")

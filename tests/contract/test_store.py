@@ -62,16 +62,21 @@ def _open(url: str, start: Any, out: Any) -> None:
         out.put(f"{type(exc).__name__}: {exc}")
 
 
-def test_two_processes_open_a_fresh_sqlite_database_at_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/fresh.db"
-    start, out = CTX.Barrier(3), CTX.Queue()
-    procs = [CTX.Process(target=_open, args=(url, start, out)) for _ in range(3)]
+def _open_at_once(url: str, n: int = 3) -> list[str]:
+    """Open *url* from *n* processes released at the same moment; their outcomes."""
+    start, out = CTX.Barrier(n), CTX.Queue()
+    procs = [CTX.Process(target=_open, args=(url, start, out)) for _ in range(n)]
     for p in procs:
         p.start()
     results = [out.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(30)
-    assert results == ["ok"] * 3
+    return results
+
+
+def test_two_processes_open_a_fresh_sqlite_database_at_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    assert _open_at_once(url) == ["ok"] * 3
     with sqlite3.connect(tmp_path / "fresh.db") as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
     assert versions == [s.version for s in store_schema("sqlite")]
@@ -83,20 +88,10 @@ def test_two_processes_open_a_fresh_server_database_at_once(kind: str) -> None:
     base = SERVER_URLS[kind]
     name = f"sk_fresh_{int(time.time() * 1000) % 10**9}"
     with DataStore(base) as admin:
-        if kind == "postgresql":
-            admin.backend.execute(f"CREATE DATABASE {name}")
-        else:
-            admin.backend.execute(f"CREATE DATABASE {name}")
+        admin.backend.execute(f"CREATE DATABASE {name}")
         url = base.rsplit("/", 1)[0] + f"/{name}"
         try:
-            start, out = CTX.Barrier(3), CTX.Queue()
-            procs = [CTX.Process(target=_open, args=(url, start, out)) for _ in range(3)]
-            for p in procs:
-                p.start()
-            results = [out.get(timeout=60) for _ in procs]
-            for p in procs:
-                p.join(30)
-            assert results == ["ok"] * 3
+            assert _open_at_once(url) == ["ok"] * 3
             with DataStore(url) as ds:
                 rows = ds.backend.fetchall("SELECT version FROM schema_version ORDER BY version")
             assert [int(r[0]) for r in rows] == [s.version for s in store_schema(kind)]

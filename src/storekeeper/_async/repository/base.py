@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar, overload
 
 from ...core.entities import EntityCodec
@@ -45,12 +46,34 @@ class AsyncRepository(ABC, Generic[T]):
     ``created_at``, ``updated_at`` and ``version``.
     """
 
-    collection: str
-    codec: EntityCodec[T]
     #: the store a :class:`StorageFactory` opened for this repository, if any
     store: Any = None
-    indexes: tuple[str, ...]
-    search_fields: tuple[str, ...]
+
+    def __init__(
+        self,
+        backend: Any,
+        codec: EntityCodec[T],
+        collection: str,
+        indexes: tuple[str, ...],
+        search_fields: tuple[str, ...],
+    ) -> None:
+        self.backend = backend
+        self.codec = codec
+        self.collection = collection
+        self.indexes = indexes
+        self.search_fields = search_fields
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.collection!r} on {self.backend.name}>"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """The store's transaction (seed 001's ``repo.transaction()``): every repository joins.
+
+        Commits on success, rolls back on exception; nested calls are savepoints.
+        """
+        async with self.backend.transaction():
+            yield
 
     # -- CRUD --
     @abstractmethod

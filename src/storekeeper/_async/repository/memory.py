@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 import orjson
 
 from ...core.entities import (
-    EntityCodec,
     check_id,
     dumps,
     prepare_create,
@@ -44,22 +43,8 @@ def _entry(doc: dict[str, Any], data: bytes) -> Entry:
 class AsyncMemoryRepository(AsyncRepository[T]):
     """A collection held in a dict of documents."""
 
-    def __init__(
-        self,
-        backend: AsyncMemoryBackend,
-        codec: EntityCodec[T],
-        collection: str,
-        indexes: tuple[str, ...],
-        search_fields: tuple[str, ...],
-    ) -> None:
-        self.backend = backend
-        self.codec = codec
-        self.collection = collection
-        self.indexes = indexes
-        self.search_fields = search_fields
+    backend: AsyncMemoryBackend
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.collection!r} on memory>"
 
     def _out(self, entry: Entry) -> T:
         return self.codec.from_json(entry[1])

@@ -35,6 +35,8 @@ BULK_ROWS = 500
 class AsyncSQLRepository(AsyncRepository[T]):
     """A collection stored as one table of ``(id, version, data JSON)`` rows."""
 
+    backend: AsyncSQLBackend
+
     def __init__(
         self,
         backend: AsyncSQLBackend,
@@ -43,11 +45,7 @@ class AsyncSQLRepository(AsyncRepository[T]):
         indexes: tuple[str, ...],
         search_fields: tuple[str, ...],
     ) -> None:
-        self.backend = backend
-        self.codec = codec
-        self.collection = collection
-        self.indexes = indexes
-        self.search_fields = search_fields
+        super().__init__(backend, codec, collection, indexes, search_fields)
         self.table = f"c_{collection}"
         self.sql = CollectionSQL(
             backend.dialect,
@@ -57,8 +55,6 @@ class AsyncSQLRepository(AsyncRepository[T]):
         )
         self._ready = False
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.collection!r} on {self.backend.name}>"
 
     async def _ensure(self) -> None:
         d = self.backend.dialect

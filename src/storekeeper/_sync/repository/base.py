@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from collections.abc import Iterator, Iterable, Sequence
 from typing import Any, Generic, TypeVar, overload
 
@@ -47,12 +48,34 @@ class Repository(ABC, Generic[T]):
     ``created_at``, ``updated_at`` and ``version``.
     """
 
-    collection: str
-    codec: EntityCodec[T]
     #: the store a :class:`StorageFactory` opened for this repository, if any
     store: Any = None
-    indexes: tuple[str, ...]
-    search_fields: tuple[str, ...]
+
+    def __init__(
+        self,
+        backend: Any,
+        codec: EntityCodec[T],
+        collection: str,
+        indexes: tuple[str, ...],
+        search_fields: tuple[str, ...],
+    ) -> None:
+        self.backend = backend
+        self.codec = codec
+        self.collection = collection
+        self.indexes = indexes
+        self.search_fields = search_fields
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.collection!r} on {self.backend.name}>"
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The store's transaction (seed 001's ``repo.transaction()``): every repository joins.
+
+        Commits on success, rolls back on exception; nested calls are savepoints.
+        """
+        with self.backend.transaction():
+            yield
 
     # -- CRUD --
     @abstractmethod

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 import orjson
 
 from ...core.entities import (
-    EntityCodec,
     check_id,
     dumps,
     prepare_create,
@@ -46,22 +45,8 @@ def _entry(doc: dict[str, Any], data: bytes) -> Entry:
 class MemoryRepository(Repository[T]):
     """A collection held in a dict of documents."""
 
-    def __init__(
-        self,
-        backend: MemoryBackend,
-        codec: EntityCodec[T],
-        collection: str,
-        indexes: tuple[str, ...],
-        search_fields: tuple[str, ...],
-    ) -> None:
-        self.backend = backend
-        self.codec = codec
-        self.collection = collection
-        self.indexes = indexes
-        self.search_fields = search_fields
+    backend: MemoryBackend
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.collection!r} on memory>"
 
     def _out(self, entry: Entry) -> T:
         return self.codec.from_json(entry[1])

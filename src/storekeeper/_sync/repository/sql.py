@@ -37,6 +37,8 @@ BULK_ROWS = 500
 class SQLRepository(Repository[T]):
     """A collection stored as one table of ``(id, version, data JSON)`` rows."""
 
+    backend: SQLBackend
+
     def __init__(
         self,
         backend: SQLBackend,
@@ -45,11 +47,7 @@ class SQLRepository(Repository[T]):
         indexes: tuple[str, ...],
         search_fields: tuple[str, ...],
     ) -> None:
-        self.backend = backend
-        self.codec = codec
-        self.collection = collection
-        self.indexes = indexes
-        self.search_fields = search_fields
+        super().__init__(backend, codec, collection, indexes, search_fields)
         self.table = f"c_{collection}"
         self.sql = CollectionSQL(
             backend.dialect,
@@ -59,8 +57,6 @@ class SQLRepository(Repository[T]):
         )
         self._ready = False
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.collection!r} on {self.backend.name}>"
 
     def _ensure(self) -> None:
         d = self.backend.dialect
