@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
-import os
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -84,15 +84,21 @@ def loads(data: str | bytes) -> Any:
 # --- ids and clocks -------------------------------------------------------------
 
 _id_lock = threading.Lock()
+_getrandbits = random.getrandbits
 _last_ms = 0
 _seq = 0
 
 
 def new_id() -> str:
-    """A time-ordered UUID (version 7): ids sort by creation time within a process."""
+    """A time-ordered UUID (version 7): ids sort by creation time within a process.
+
+    48 bits of milliseconds, a 12-bit counter that keeps ids made in the same
+    millisecond in order, and 62 random bits (from :mod:`random`, which Python
+    reseeds in every forked child, so processes never share a sequence).
+    """
     global _last_ms, _seq
+    ms = time.time_ns() // 1_000_000
     with _id_lock:
-        ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
             ms = _last_ms
             _seq += 1
@@ -100,12 +106,10 @@ def new_id() -> str:
                 ms += 1
                 _seq = 0
         else:
-            _seq = int.from_bytes(os.urandom(2), "big") & 0x7FF
+            _seq = _getrandbits(11)
         _last_ms = ms
         seq = _seq
-    rand = int.from_bytes(os.urandom(8), "big") & 0x3FFFFFFFFFFFFFFF
-    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
-    h = f"{value:032x}"
+    h = "%032x" % ((ms << 80) | (0x7000 | seq) << 64 | (0x8000000000000000 | _getrandbits(62)))
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -132,7 +136,10 @@ class EntityCodec(Generic[T]):
         (plain dicts).
     """
 
-    __slots__ = ("entity_class", "kind", "fields", "_from_json", "_from_doc")
+    __slots__ = (
+        "entity_class", "kind", "fields", "_from_json", "_from_doc",
+        "has_version", "has_created", "has_updated",
+    )
 
     def __init__(self, entity_class: type[T] | None) -> None:
         self.entity_class: Any = entity_class
@@ -162,6 +169,9 @@ class EntityCodec(Generic[T]):
             raise ValidationError(
                 f"entity class {entity_class!r} must be a pydantic model, a dataclass or dict"
             )
+        self.has_version = self.fields is None or "version" in self.fields
+        self.has_created = self.fields is None or "created_at" in self.fields
+        self.has_updated = self.fields is None or "updated_at" in self.fields
         if self.fields is not None and "id" not in self.fields:
             raise ValidationError(f"entity class {entity_class.__name__} needs an 'id' field")  # type: ignore[union-attr]
 
@@ -173,6 +183,8 @@ class EntityCodec(Generic[T]):
     def to_document(self, entity: Any) -> dict[str, Any]:
         """The JSON-ready mapping of *entity* (a fresh dict the caller may change)."""
         if self.kind == "dict":
+            if type(entity) is dict:
+                return entity.copy()
             if not isinstance(entity, Mapping):
                 raise ValidationError(f"expected a dict entity, got {type(entity).__name__}")
             doc = dict(entity)
@@ -223,14 +235,12 @@ def prepare_create(
         check_id(eid)
     if now is None:
         now = utcnow_iso()
-    fields = codec.fields
     doc["id"] = eid
-    if fields is None or "version" in fields:
+    if codec.has_version:
         doc["version"] = 1
-    if fields is None or "created_at" in fields:
-        if not doc.get("created_at"):
-            doc["created_at"] = now
-    if fields is None or "updated_at" in fields:
+    if codec.has_created and not doc.get("created_at"):
+        doc["created_at"] = now
+    if codec.has_updated:
         doc["updated_at"] = now
     return eid, doc, dumps(doc, "entity")
 
@@ -252,7 +262,7 @@ def prepare_update(
             raise ValidationError(f"entity {eid!r} has no integer version; read it before updating")
         expected = v
         doc["version"] = v + 1
-    if codec.fields is None or "updated_at" in codec.fields:
+    if codec.has_updated:
         doc["updated_at"] = utcnow_iso()
     return eid, expected, doc, dumps(doc, "entity")
 

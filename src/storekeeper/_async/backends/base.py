@@ -21,7 +21,7 @@ from typing import Any
 from ..._compat import rt_async as rt
 from ...config import DatabaseConfig
 from ...errors import DatabaseConnectionError, StorageError, TransactionError
-from ...sql.base import Dialect
+from ...sql.base import CollectionSQL, Dialect
 
 __all__ = ["AsyncSQLBackend", "AsyncSQLConnection"]
 
@@ -270,6 +270,17 @@ class AsyncSQLBackend(ABC):
             return await conn.fetchall(sql, params)
         finally:
             await self.release(conn)
+
+    # -- bulk --
+    #: rows per bulk insert call (the repository also bounds each call by bytes)
+    bulk_rows = 500
+
+    async def insert_rows(self, sql: CollectionSQL, rows: Sequence[tuple[str, int, str]]) -> None:
+        """Insert ``(id, version, json)`` rows with one multi-row ``INSERT``."""
+        params: list[Any] = []
+        for row in rows:
+            params += row
+        await self.execute(sql.insert_many(len(rows)), params)
 
     # -- transactions --
     @asynccontextmanager

@@ -23,7 +23,7 @@ from typing import Any
 from ..._compat import rt_sync as rt
 from ...config import DatabaseConfig
 from ...errors import DatabaseConnectionError, StorageError, TransactionError
-from ...sql.base import Dialect
+from ...sql.base import CollectionSQL, Dialect
 
 __all__ = ["SQLBackend", "SQLConnection"]
 
@@ -272,6 +272,17 @@ class SQLBackend(ABC):
             return conn.fetchall(sql, params)
         finally:
             self.release(conn)
+
+    # -- bulk --
+    #: rows per bulk insert call (the repository also bounds each call by bytes)
+    bulk_rows = 500
+
+    def insert_rows(self, sql: CollectionSQL, rows: Sequence[tuple[str, int, str]]) -> None:
+        """Insert ``(id, version, json)`` rows with one multi-row ``INSERT``."""
+        params: list[Any] = []
+        for row in rows:
+            params += row
+        self.execute(sql.insert_many(len(rows)), params)
 
     # -- transactions --
     @contextmanager

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
 from collections.abc import Iterator, Iterable, Sequence
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar, overload
 
 from ...core.entities import EntityCodec
