@@ -12,11 +12,9 @@ missing path, which the rank expression maps to 0 like a JSON null.
 Strings compare by code point with NO PAD semantics (``'a' <> 'a '``), as Python
 does: ``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL. Which one
 applies is only known once the server answers: the backend calls
-:meth:`MySQLDialect.configure` when it opens. Repositories build their DDL
-before that (the DDL is the argument of the call that opens the store), so DDL
-asked for early comes back as :class:`DeferredDDL`, which the MySQL connection
-builds when it runs it. Filter and sort expressions are only built after the
-store has opened; asking for one earlier is an error, never a guess.
+:meth:`MySQLDialect.configure` when it opens, and repositories open the store
+before they build any statement. Asking for SQL earlier is an error, never a
+guess.
 
 Declared indexes become three ``VIRTUAL`` generated columns per field (rank
 ``TINYINT``, num ``DOUBLE``, str ``VARCHAR(500)``) and one index on
@@ -40,7 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import StorageError, UnsupportedOperation
@@ -48,7 +46,6 @@ from .base import Dialect, FieldExprs
 
 __all__ = [
     "INDEXED_STR_MAX",
-    "DeferredDDL",
     "MySQLDialect",
     "ServerInfo",
     "parse_server_version",
@@ -88,21 +85,6 @@ def parse_server_version(text: str) -> tuple[bool, tuple[int, ...]]:
     m = re.match(r"(\d+)\.(\d+)\.(\d+)", text)
     version = tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
     return mariadb, version
-
-
-class DeferredDDL(str):
-    """DDL asked for before the server was known, built by the connection that runs it.
-
-    Its text is only a comment naming what it stands for.
-    """
-
-    build: Callable[[], list[str]]
-
-    @classmethod
-    def of(cls, what: str, build: Callable[[], list[str]]) -> DeferredDDL:
-        d = cls(f"/* storekeeper: {what}, built once the server version is known */")
-        d.build = build
-        return d
 
 
 def _jpath(path: tuple[str, ...]) -> str:
@@ -166,10 +148,6 @@ class MySQLDialect(Dialect):
                 "open the store before building statements"
             )
         return self._server
-
-    @property
-    def configured(self) -> bool:
-        return self._server is not None
 
     @property
     def is_mariadb(self) -> bool:
@@ -263,22 +241,7 @@ class MySQLDialect(Dialect):
         )
 
     # -- DDL --
-    def _when_known(self, what: str, build: Callable[[], list[str]]) -> list[str]:
-        return build() if self.configured else [DeferredDDL.of(what, build)]
-
     def collection_ddl(self, table: str) -> list[str]:
-        return self._when_known(f"table {table}", lambda: self._collection_ddl(table))
-
-    def index_ddl(self, table: str, path: tuple[str, ...]) -> list[str]:
-        return self._when_known(
-            f"index {table}.{'.'.join(path)}", lambda: self._index_ddl(table, path)
-        )
-
-    def search_ddl(self, table: str, fields: Sequence[str]) -> list[str]:
-        fields = tuple(fields)
-        return self._when_known(f"search {table}", lambda: self._search_ddl(table, fields))
-
-    def _collection_ddl(self, table: str) -> list[str]:
         c = self.collation
         return [
             f"CREATE TABLE IF NOT EXISTS {self.quote(table)} ("
@@ -326,7 +289,7 @@ class MySQLDialect(Dialect):
             "DEALLOCATE PREPARE sk_ddl",
         ]
 
-    def _index_ddl(self, table: str, path: tuple[str, ...]) -> list[str]:
+    def index_ddl(self, table: str, path: tuple[str, ...]) -> list[str]:
         fx = self._exprs(path)
         r, n, s = (self.column_name(t, path) for t in "rns")
         out = self._add_columns(
@@ -345,7 +308,7 @@ class MySQLDialect(Dialect):
         out.extend(self._add_index(table, self.index_name(table, ".".join(path)), cols))
         return out
 
-    def _search_ddl(self, table: str, fields: Sequence[str]) -> list[str]:
+    def search_ddl(self, table: str, fields: Sequence[str]) -> list[str]:
         out: list[str] = []
         for f in fields:
             path = tuple(f.split("."))

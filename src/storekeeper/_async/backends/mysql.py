@@ -51,7 +51,7 @@ from ...errors import (
     TransactionError,
     ValidationError,
 )
-from ...sql.mysql import INDEXED_STR_MAX, DeferredDDL, MySQLDialect, parse_server_version
+from ...sql.mysql import INDEXED_STR_MAX, MySQLDialect, parse_server_version
 from .base import AsyncSQLBackend, AsyncSQLConnection
 
 __all__ = ["AsyncMySQLBackend"]
@@ -175,11 +175,6 @@ class AsyncMySQLConnection(AsyncSQLConnection):
         return True
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        if type(sql) is DeferredDDL:
-            n = 0
-            for stmt in sql.build():
-                n += await self.execute(stmt)
-            return n
         if not self._check(sql):
             return 0
         try:

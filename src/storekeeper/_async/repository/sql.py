@@ -59,6 +59,8 @@ class AsyncSQLRepository(AsyncRepository[T]):
 
 
     async def _ensure(self) -> None:
+        if not self.backend._ready:
+            await self.backend.open()  # dialects may depend on the server (MySQL vs MariaDB)
         d = self.backend.dialect
         self._ready = await self.backend.ensure(
             f"collection:{self.table}:{self.indexes}:{self.search_fields}",

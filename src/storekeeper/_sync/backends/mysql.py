@@ -53,7 +53,7 @@ from ...errors import (
     TransactionError,
     ValidationError,
 )
-from ...sql.mysql import INDEXED_STR_MAX, DeferredDDL, MySQLDialect, parse_server_version
+from ...sql.mysql import INDEXED_STR_MAX, MySQLDialect, parse_server_version
 from .base import SQLBackend, SQLConnection
 
 __all__ = ["MySQLBackend"]
@@ -177,11 +177,6 @@ class MySQLConnection(SQLConnection):
         return True
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        if type(sql) is DeferredDDL:
-            n = 0
-            for stmt in sql.build():
-                n += self.execute(stmt)
-            return n
         if not self._check(sql):
             return 0
         try:

@@ -61,6 +61,8 @@ class SQLRepository(Repository[T]):
 
 
     def _ensure(self) -> None:
+        if not self.backend._ready:
+            self.backend.open()  # dialects may depend on the server (MySQL vs MariaDB)
         d = self.backend.dialect
         self._ready = self.backend.ensure(
             f"collection:{self.table}:{self.indexes}:{self.search_fields}",
