@@ -53,13 +53,25 @@ _OWN_DDL_LOCK_WAIT_MS = 250
 class AsyncPostgreSQLConnection(AsyncSQLConnection):
     """One pooled psycopg connection (autocommit), mapping driver errors."""
 
-    __slots__ = ("_scrub",)
+    __slots__ = ("_scrub", "_cur")
 
     raw: AsyncConnection[Any]
 
     def __init__(self, raw: AsyncConnection[Any], scrub: _Scrubber) -> None:
         super().__init__(raw)
         self._scrub = scrub
+        # one cursor for the connection's life: a new cursor per statement cost
+        # more client time than the rest of a primary-key read together
+        self._cur = raw.cursor()
+
+    @classmethod
+    def of(cls, raw: AsyncConnection[Any], scrub: _Scrubber) -> AsyncPostgreSQLConnection:
+        """The wrapper (and cursor) of *raw*, made once and kept on the connection."""
+        conn: AsyncPostgreSQLConnection | None = getattr(raw, "_storekeeper_conn", None)
+        if conn is None:
+            conn = cls(raw, scrub)
+            raw._storekeeper_conn = conn  # type: ignore[attr-defined]
+        return conn
 
     def _fail(self, exc: psycopg.Error) -> StorageError:
         """The storekeeper error for *exc*; marks the connection broken when it is lost."""
@@ -86,8 +98,9 @@ class AsyncPostgreSQLConnection(AsyncSQLConnection):
         return StorageError(f"postgresql: {msg}")
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cur = self._cur
         try:
-            cur = await self.raw.execute(sql, params or None)
+            await cur.execute(sql, params or None)
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
         return cur.rowcount
@@ -101,15 +114,17 @@ class AsyncPostgreSQLConnection(AsyncSQLConnection):
             raise self._fail(exc) from exc
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        cur = self._cur
         try:
-            cur = await self.raw.execute(sql, params or None)
+            await cur.execute(sql, params or None)
             return await cur.fetchone()
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._cur
         try:
-            cur = await self.raw.execute(sql, params or None)
+            await cur.execute(sql, params or None)
             return await cur.fetchall()
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
@@ -321,7 +336,7 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
             ) from None
         except PoolClosed:
             raise StorageError(f"the {self.name} store was closed") from None
-        return AsyncPostgreSQLConnection(raw, self._scrub)
+        return AsyncPostgreSQLConnection.of(raw, self._scrub)
 
     async def release(self, conn: AsyncSQLConnection) -> None:
         pool = self._pool

@@ -55,13 +55,25 @@ _OWN_DDL_LOCK_WAIT_MS = 250
 class PostgreSQLConnection(SQLConnection):
     """One pooled psycopg connection (autocommit), mapping driver errors."""
 
-    __slots__ = ("_scrub",)
+    __slots__ = ("_scrub", "_cur")
 
     raw: Connection[Any]
 
     def __init__(self, raw: Connection[Any], scrub: _Scrubber) -> None:
         super().__init__(raw)
         self._scrub = scrub
+        # one cursor for the connection's life: a new cursor per statement cost
+        # more client time than the rest of a primary-key read together
+        self._cur = raw.cursor()
+
+    @classmethod
+    def of(cls, raw: Connection[Any], scrub: _Scrubber) -> PostgreSQLConnection:
+        """The wrapper (and cursor) of *raw*, made once and kept on the connection."""
+        conn: PostgreSQLConnection | None = getattr(raw, "_storekeeper_conn", None)
+        if conn is None:
+            conn = cls(raw, scrub)
+            raw._storekeeper_conn = conn  # type: ignore[attr-defined]
+        return conn
 
     def _fail(self, exc: psycopg.Error) -> StorageError:
         """The storekeeper error for *exc*; marks the connection broken when it is lost."""
@@ -88,8 +100,9 @@ class PostgreSQLConnection(SQLConnection):
         return StorageError(f"postgresql: {msg}")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cur = self._cur
         try:
-            cur = self.raw.execute(sql, params or None)
+            cur.execute(sql, params or None)
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
         return cur.rowcount
@@ -103,15 +116,17 @@ class PostgreSQLConnection(SQLConnection):
             raise self._fail(exc) from exc
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        cur = self._cur
         try:
-            cur = self.raw.execute(sql, params or None)
+            cur.execute(sql, params or None)
             return cur.fetchone()
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._cur
         try:
-            cur = self.raw.execute(sql, params or None)
+            cur.execute(sql, params or None)
             return cur.fetchall()
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
@@ -323,7 +338,7 @@ class PostgreSQLBackend(SQLBackend):
             ) from None
         except PoolClosed:
             raise StorageError(f"the {self.name} store was closed") from None
-        return PostgreSQLConnection(raw, self._scrub)
+        return PostgreSQLConnection.of(raw, self._scrub)
 
     def release(self, conn: SQLConnection) -> None:
         pool = self._pool
