@@ -470,3 +470,12 @@ def test_repository_transaction_is_the_stores(sk: Any) -> None:
     with a.transaction():
         a.create({"id": "1"})
     assert a.exists("1")
+
+
+def test_repeated_queries_keep_true_and_one_apart(rows: Any) -> None:
+    # True == 1 in Python: cached query plans must still tell them apart
+    for _ in range(2):
+        assert _ids(rows.list(filters=[QueryFilter("priority", "eq", True)])) == ["r6"]
+        assert _ids(rows.list(filters=[QueryFilter("priority", "eq", 1)])) == ["r3"]
+        assert _ids(rows.list(filters=[QueryFilter("priority", "in", (True,))])) == ["r6"]
+        assert _ids(rows.list(filters=[QueryFilter("priority", "in", (1,))])) == ["r3"]

@@ -208,6 +208,11 @@ class EntityCodec(Generic[T]):
     def from_json(self, raw: str | bytes) -> T:
         return cast(T, self._from_json(raw))
 
+    def from_rows(self, rows: list[tuple[Any, ...]], col: int = 0) -> list[T]:
+        """Decode the JSON text in column *col* of every row."""
+        load = self._from_json
+        return [load(r[col]) for r in rows]
+
     def from_document(self, doc: dict[str, Any]) -> T:
         return cast(T, self._from_doc(doc))
 

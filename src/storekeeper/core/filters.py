@@ -194,6 +194,18 @@ def compile_filters(filters: Sequence[Any] | None) -> list[Condition]:
     return [_one(f) for f in filters]
 
 
+def typed_key(value: Any) -> Any:
+    """A cache key for *value* that tells ``True`` from ``1`` (equal, same hash in Python)."""
+    if isinstance(value, tuple):
+        return tuple(typed_key(v) for v in value)
+    return (type(value), value)
+
+
+def conditions_key(conds: Sequence[Condition]) -> tuple[Any, ...]:
+    """A cache key for validated conditions, value types included."""
+    return tuple((c.path, c.op, typed_key(c.value)) for c in conds)
+
+
 # --- reference semantics ------------------------------------------------------
 
 

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ValidationError
-from .filters import Condition, SortOrder, compile_filters, validate_path
+from .filters import (
+    Condition,
+    QueryFilter,
+    SortOrder,
+    compile_filters,
+    typed_key,
+    validate_path,
+)
 from .paging import Pagination, decode_cursor, sort_signature
 
 __all__ = ["ListQuery", "prepare_list", "prepare_search_fields"]
@@ -17,7 +24,7 @@ MAX_LIMIT = 10_000
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
-    conds: list[Condition]
+    conds: tuple[Condition, ...]
     path: tuple[str, ...] | None
     order: SortOrder
     signature: str
@@ -45,7 +52,40 @@ def _order(sort_order: object) -> SortOrder:
     raise ValidationError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
 
 
+_CACHE: dict[Any, ListQuery] = {}
+_CACHE_MAX = 1024
+
+
 def prepare_list(
+    filters: Sequence[Any] | None,
+    sort_by: str | None,
+    sort_order: SortOrder | str,
+    pagination: Pagination | None,
+    limit: int | None,
+    after: str | None,
+) -> ListQuery:
+    """Validate a list request (remembered: engines ask the same query again and again)."""
+    try:
+        fkey: Any = None
+        if filters is not None:
+            if not isinstance(filters, list | tuple) or not all(
+                type(f) is QueryFilter for f in filters
+            ):
+                raise TypeError
+            fkey = tuple((f.field, f.operator, typed_key(f.value)) for f in filters)
+        key = (fkey, sort_by, sort_order, pagination, limit, after)
+        hit = _CACHE.get(key)
+    except TypeError:  # another filter form, or an unhashable value: validate afresh
+        return _prepare_list(filters, sort_by, sort_order, pagination, limit, after)
+    if hit is None:
+        hit = _prepare_list(filters, sort_by, sort_order, pagination, limit, after)
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = hit
+    return hit
+
+
+def _prepare_list(
     filters: Sequence[Any] | None,
     sort_by: str | None,
     sort_order: SortOrder | str,
@@ -68,7 +108,7 @@ def prepare_list(
     key = None
     if after is not None:
         key = decode_cursor(after, signature, 1 if path is None else 4)
-    return ListQuery(conds, path, order, signature, pagination, limit, key)
+    return ListQuery(tuple(conds), path, order, signature, pagination, limit, key)
 
 
 def prepare_search_fields(

@@ -28,6 +28,8 @@ from ..core.filters import (
     Condition,
     SortOrder,
     casefold,
+    conditions_key,
+    typed_key,
 )
 
 __all__ = ["CollectionSQL", "Dialect", "FieldExprs", "split_statements", "tokenize_query"]
@@ -174,6 +176,7 @@ class CollectionSQL:
         self.delete = f"DELETE FROM {q} WHERE id = {ph}"
         self.exists = f"SELECT 1 FROM {q} WHERE id = {ph}"
         self._fields: dict[tuple[str, ...], FieldExprs] = {}
+        self._selects: dict[Any, tuple[str, list[Any]]] = {}
 
     # -- pieces --
     def fx(self, path: tuple[str, ...]) -> FieldExprs:
@@ -339,6 +342,31 @@ class CollectionSQL:
         offset: int = 0,
         after: tuple[Any, ...] | None = None,
         columns: str | None = None,
+    ) -> tuple[str, list[Any]]:
+        """``SELECT`` of the matching rows, sorted; built once per distinct request."""
+        try:
+            key: Any = (
+                conditions_key(conds), path, order, limit, offset, typed_key(after), columns
+            )
+            hit = self._selects.get(key)
+        except TypeError:
+            return self._select(conds, path, order, limit, offset, after, columns)
+        if hit is None:
+            hit = self._select(conds, path, order, limit, offset, after, columns)
+            if len(self._selects) >= 256:
+                self._selects.clear()
+            self._selects[key] = hit
+        return hit[0], list(hit[1])
+
+    def _select(
+        self,
+        conds: Sequence[Condition],
+        path: tuple[str, ...] | None,
+        order: SortOrder,
+        limit: int | None,
+        offset: int,
+        after: tuple[Any, ...] | None,
+        columns: str | None,
     ) -> tuple[str, list[Any]]:
         where, params = self.where(conds)
         if after is not None:

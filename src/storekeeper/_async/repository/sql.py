@@ -172,7 +172,7 @@ class AsyncSQLRepository(AsyncRepository[T]):
             total = int(total_row[0]) if total_row else 0
             sql, params = s.select(q.conds, q.path, q.order, limit=p.per_page, offset=p.offset)
             rows = await b.fetchall(sql, params)
-            return PaginatedResult([codec.from_json(r[0]) for r in rows], total, p.page, p.per_page)
+            return PaginatedResult(codec.from_rows(rows), total, p.page, p.per_page)
         if q.keyset:
             n = q.limit or 50
             sql, params = s.select(q.conds, q.path, q.order, limit=n + 1, after=q.after)
@@ -181,9 +181,9 @@ class AsyncSQLRepository(AsyncRepository[T]):
             if len(rows) > n:
                 rows = rows[:n]
                 cursor = encode_cursor(q.signature, sort_key(orjson.loads(rows[-1][0]), q.path))
-            return Page([codec.from_json(r[0]) for r in rows], cursor)
+            return Page(codec.from_rows(rows), cursor)
         sql, params = s.select(q.conds, q.path, q.order)
-        return [codec.from_json(r[0]) for r in await b.fetchall(sql, params)]
+        return codec.from_rows(await b.fetchall(sql, params))
 
     async def count(self, filters: Sequence[QueryFilter] | None = None) -> int:
         conds = compile_filters(filters)
@@ -224,12 +224,12 @@ class AsyncSQLRepository(AsyncRepository[T]):
         sql = f"SELECT {cols} FROM {frm} WHERE {where} ORDER BY {order}"
         if pagination is None:
             rows = await b.fetchall(sql, params)
-            return [self.codec.from_json(r[0]) for r in rows]
+            return self.codec.from_rows(rows)
         total_row = await b.fetchone(f"SELECT COUNT(*) FROM {frm} WHERE {where}", params)
         sql += f" LIMIT {pagination.per_page} OFFSET {pagination.offset}"
         rows = await b.fetchall(sql, params)
         return PaginatedResult(
-            [self.codec.from_json(r[0]) for r in rows],
+            self.codec.from_rows(rows),
             int(total_row[0]) if total_row else 0,
             pagination.page,
             pagination.per_page,

@@ -51,7 +51,7 @@ class MemoryRepository(Repository[T]):
     def _out(self, entry: Entry) -> T:
         return self.codec.from_json(entry[1])
 
-    def _matching(self, conds: list[Condition]) -> list[dict[str, Any]]:
+    def _matching(self, conds: Sequence[Condition]) -> list[dict[str, Any]]:
         table = self.backend.table(self.collection)
         return [e[0] for e in list(table.values()) if all(matches(e[0], c) for c in conds)]
 

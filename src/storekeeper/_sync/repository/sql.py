@@ -174,7 +174,7 @@ class SQLRepository(Repository[T]):
             total = int(total_row[0]) if total_row else 0
             sql, params = s.select(q.conds, q.path, q.order, limit=p.per_page, offset=p.offset)
             rows = b.fetchall(sql, params)
-            return PaginatedResult([codec.from_json(r[0]) for r in rows], total, p.page, p.per_page)
+            return PaginatedResult(codec.from_rows(rows), total, p.page, p.per_page)
         if q.keyset:
             n = q.limit or 50
             sql, params = s.select(q.conds, q.path, q.order, limit=n + 1, after=q.after)
@@ -183,9 +183,9 @@ class SQLRepository(Repository[T]):
             if len(rows) > n:
                 rows = rows[:n]
                 cursor = encode_cursor(q.signature, sort_key(orjson.loads(rows[-1][0]), q.path))
-            return Page([codec.from_json(r[0]) for r in rows], cursor)
+            return Page(codec.from_rows(rows), cursor)
         sql, params = s.select(q.conds, q.path, q.order)
-        return [codec.from_json(r[0]) for r in b.fetchall(sql, params)]
+        return codec.from_rows(b.fetchall(sql, params))
 
     def count(self, filters: Sequence[QueryFilter] | None = None) -> int:
         conds = compile_filters(filters)
@@ -226,12 +226,12 @@ class SQLRepository(Repository[T]):
         sql = f"SELECT {cols} FROM {frm} WHERE {where} ORDER BY {order}"
         if pagination is None:
             rows = b.fetchall(sql, params)
-            return [self.codec.from_json(r[0]) for r in rows]
+            return self.codec.from_rows(rows)
         total_row = b.fetchone(f"SELECT COUNT(*) FROM {frm} WHERE {where}", params)
         sql += f" LIMIT {pagination.per_page} OFFSET {pagination.offset}"
         rows = b.fetchall(sql, params)
         return PaginatedResult(
-            [self.codec.from_json(r[0]) for r in rows],
+            self.codec.from_rows(rows),
             int(total_row[0]) if total_row else 0,
             pagination.page,
             pagination.per_page,
