@@ -218,56 +218,40 @@ class AsyncSQLBackend(ABC):
 
     # -- one statement, on the transaction's connection or a pooled one --
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        if not self._ready:
-            await self.open()
-        txn = self._txn.get()
-        if txn is not None:
-            return await txn.conn.execute(sql, params)
-        conn = await self.acquire()
-        try:
-            return await conn.execute(sql, params)
-        finally:
-            await self.release(conn)
+        """Run a statement; return its row count."""
+        n: int = await self._one("execute", sql, params)
+        return n
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        if not self._ready:
-            await self.open()
-        txn = self._txn.get()
-        if txn is not None:
-            return await txn.conn.fetchone(sql, params)
-        conn = await self.acquire()
-        try:
-            return await conn.fetchone(sql, params)
-        except DatabaseConnectionError:
-            if not conn.broken:
-                raise
-            # a connection the server dropped while idle: a read is safe to repeat once
-        finally:
-            await self.release(conn)
-        conn = await self.acquire()
-        try:
-            return await conn.fetchone(sql, params)
-        finally:
-            await self.release(conn)
+        """Run a query; return its first row or None."""
+        row: tuple[Any, ...] | None = await self._one("fetchone", sql, params)
+        return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query; return all its rows."""
+        rows: list[tuple[Any, ...]] = await self._one("fetchall", sql, params)
+        return rows
+
+    async def _one(self, op: str, sql: str, params: Sequence[Any]) -> Any:
+        """Run connection method *op* on the caller's transaction or a pooled connection."""
         if not self._ready:
             await self.open()
         txn = self._txn.get()
         if txn is not None:
-            return await txn.conn.fetchall(sql, params)
+            return await getattr(txn.conn, op)(sql, params)
         conn = await self.acquire()
         try:
-            return await conn.fetchall(sql, params)
+            return await getattr(conn, op)(sql, params)
         except DatabaseConnectionError:
-            if not conn.broken:
+            if op == "execute" or not conn.broken:
                 raise
-            # a connection the server dropped while idle: a read is safe to repeat once
+            # a connection the server dropped while idle: a read is safe to repeat
+            # once (a write is not: its reply may be what got lost)
         finally:
             await self.release(conn)
         conn = await self.acquire()
         try:
-            return await conn.fetchall(sql, params)
+            return await getattr(conn, op)(sql, params)
         finally:
             await self.release(conn)
 

@@ -359,29 +359,11 @@ class AsyncMySQLBackend(AsyncSQLBackend):
             raise exc
         await rt.sleep(min(0.2, 0.002 * 2**attempt) * (0.5 + random.random()))
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def _one(self, op: str, sql: str, params: Sequence[Any]) -> Any:
         attempt = 0
         while True:
             try:
-                return await super().execute(sql, params)
-            except _LockConflict as exc:
-                await self._backoff(exc, attempt)
-                attempt += 1
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        attempt = 0
-        while True:
-            try:
-                return await super().fetchone(sql, params)
-            except _LockConflict as exc:
-                await self._backoff(exc, attempt)
-                attempt += 1
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        attempt = 0
-        while True:
-            try:
-                return await super().fetchall(sql, params)
+                return await super()._one(op, sql, params)
             except _LockConflict as exc:
                 await self._backoff(exc, attempt)
                 attempt += 1

@@ -220,56 +220,40 @@ class SQLBackend(ABC):
 
     # -- one statement, on the transaction's connection or a pooled one --
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        if not self._ready:
-            self.open()
-        txn = self._txn.get()
-        if txn is not None:
-            return txn.conn.execute(sql, params)
-        conn = self.acquire()
-        try:
-            return conn.execute(sql, params)
-        finally:
-            self.release(conn)
+        """Run a statement; return its row count."""
+        n: int = self._one("execute", sql, params)
+        return n
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        if not self._ready:
-            self.open()
-        txn = self._txn.get()
-        if txn is not None:
-            return txn.conn.fetchone(sql, params)
-        conn = self.acquire()
-        try:
-            return conn.fetchone(sql, params)
-        except DatabaseConnectionError:
-            if not conn.broken:
-                raise
-            # a connection the server dropped while idle: a read is safe to repeat once
-        finally:
-            self.release(conn)
-        conn = self.acquire()
-        try:
-            return conn.fetchone(sql, params)
-        finally:
-            self.release(conn)
+        """Run a query; return its first row or None."""
+        row: tuple[Any, ...] | None = self._one("fetchone", sql, params)
+        return row
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query; return all its rows."""
+        rows: list[tuple[Any, ...]] = self._one("fetchall", sql, params)
+        return rows
+
+    def _one(self, op: str, sql: str, params: Sequence[Any]) -> Any:
+        """Run connection method *op* on the caller's transaction or a pooled connection."""
         if not self._ready:
             self.open()
         txn = self._txn.get()
         if txn is not None:
-            return txn.conn.fetchall(sql, params)
+            return getattr(txn.conn, op)(sql, params)
         conn = self.acquire()
         try:
-            return conn.fetchall(sql, params)
+            return getattr(conn, op)(sql, params)
         except DatabaseConnectionError:
-            if not conn.broken:
+            if op == "execute" or not conn.broken:
                 raise
-            # a connection the server dropped while idle: a read is safe to repeat once
+            # a connection the server dropped while idle: a read is safe to repeat
+            # once (a write is not: its reply may be what got lost)
         finally:
             self.release(conn)
         conn = self.acquire()
         try:
-            return conn.fetchall(sql, params)
+            return getattr(conn, op)(sql, params)
         finally:
             self.release(conn)
 

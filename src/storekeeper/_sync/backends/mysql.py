@@ -359,29 +359,11 @@ class MySQLBackend(SQLBackend):
             raise exc
         rt.sleep(min(0.2, 0.002 * 2**attempt) * (0.5 + random.random()))
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def _one(self, op: str, sql: str, params: Sequence[Any]) -> Any:
         attempt = 0
         while True:
             try:
-                return super().execute(sql, params)
-            except _LockConflict as exc:
-                self._backoff(exc, attempt)
-                attempt += 1
-
-    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        attempt = 0
-        while True:
-            try:
-                return super().fetchone(sql, params)
-            except _LockConflict as exc:
-                self._backoff(exc, attempt)
-                attempt += 1
-
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        attempt = 0
-        while True:
-            try:
-                return super().fetchall(sql, params)
+                return super()._one(op, sql, params)
             except _LockConflict as exc:
                 self._backoff(exc, attempt)
                 attempt += 1
