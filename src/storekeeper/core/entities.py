@@ -232,7 +232,10 @@ def prepare_create(
 
     :param now: the timestamp to stamp (one per bulk call); default the current time.
     """
-    doc = codec.to_document(entity)
+    if type(entity) is dict and codec.kind == "dict":
+        doc = entity.copy()  # plain dicts, the common case of bulk loads: no codec checks
+    else:
+        doc = codec.to_document(entity)
     eid = doc.get("id")
     if eid is None or eid == "":
         eid = new_id()
