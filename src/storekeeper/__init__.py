@@ -19,6 +19,7 @@ from ._sync.store import DataStore
 from .config import BackendType, DatabaseConfig, load_environment_config, redact
 from .core.entities import Entity, new_id
 from .core.filters import OPERATORS, QueryFilter, SortOrder
+from .core.records import Message, QueueStats
 from .core.paging import Page, PaginatedResult, Pagination
 from .errors import (
     ConfigError,
@@ -26,6 +27,7 @@ from .errors import (
     DatabaseConnectionError,
     DataValidationError,
     DuplicateError,
+    LeaseError,
     NotFoundError,
     SchemaValidationError,
     SerializationError,
@@ -55,10 +57,13 @@ __all__ = [
     "DatabaseConnectionError",
     "DuplicateError",
     "Entity",
+    "LeaseError",
+    "Message",
     "NotFoundError",
     "Page",
     "PaginatedResult",
     "Pagination",
+    "QueueStats",
     "QueryFilter",
     "Repository",
     "SchemaValidationError",

@@ -12,6 +12,7 @@ __all__ = [
     "NotFoundError",
     "DuplicateError",
     "ConflictError",
+    "LeaseError",
     "TransactionError",
     "ValidationError",
     "DatabaseConnectionError",
@@ -37,6 +38,14 @@ class DuplicateError(StorageError):
 
 class ConflictError(StorageError):
     """An optimistic-concurrency check failed: the entity changed since it was read."""
+
+
+class LeaseError(ConflictError):
+    """A received message is no longer held by this receipt.
+
+    It was acked or nacked already, purged, or its lease ran out and it was
+    delivered to another consumer, whose claim stays intact.
+    """
 
 
 class TransactionError(StorageError):

@@ -12,9 +12,11 @@ from typing import Any, TypeVar, overload
 
 from ..config import BackendType, DatabaseConfig, load_environment_config
 from ..core.entities import EntityCodec
-from ..errors import ConfigError, UnsupportedOperation
+from ..errors import ConfigError, StorageError, UnsupportedOperation
 from .backends.base import SQLBackend
 from .backends.memory import MemoryBackend
+from .cache.base import Cache
+from .queue.base import Queue
 from .repository.base import Repository, check_collection, check_fields
 from .repository.memory import MemoryRepository
 from .repository.sql import SQLRepository
@@ -73,8 +75,9 @@ class DataStore:
     :param url: the backend URL (``memory://``, ``sqlite:///path.db``,
         ``postgresql://…``, ``mysql://…``) or a :class:`DatabaseConfig`;
         default ``$STOREKEEPER_URL`` or ``sqlite:///./data/storekeeper.db``.
-    :param queue_url: put queues on another backend (e.g. Redis).
-    :param cache_url: put the cache on another backend.
+    :param queue_url: put ``ds.queue`` on another backend (e.g. ``redis://…``).
+    :param cache_url: put ``ds.cache`` on another backend. Two of them with
+        the same URL share one connection pool.
     :param overrides: :class:`DatabaseConfig` fields (``max_connections=…``).
     """
 
@@ -90,7 +93,11 @@ class DataStore:
         self.queue_config = resolve_config(queue_url, {}) if queue_url is not None else self.config
         self.cache_config = resolve_config(cache_url, {}) if cache_url is not None else self.config
         self._backend: AnyBackend = make_backend(self.config)
+        #: backends of queue_url / cache_url other than the store's, by URL (shared)
+        self._side: dict[str, Any] = {}
         self._repos: dict[tuple[Any, ...], Repository[Any]] = {}
+        self._queue: Queue | None = None
+        self._cache: Cache | None = None
         self._closed = False
 
     @classmethod
@@ -164,6 +171,71 @@ class DataStore:
         self._repos[key] = repo
         return repo
 
+    def _backend_for(self, config: DatabaseConfig, capability: str) -> Any:
+        """The backend serving *capability*: the store's own, or one for queue_url/cache_url."""
+        if self._closed:
+            raise StorageError("the store was closed")
+        if config is self.config or config == self.config:
+            return self._backend
+        key = config.to_url()
+        backend = self._side.get(key)
+        if backend is None:
+            if config.database_type == BackendType.REDIS:
+                from .backends.redis import RedisBackend
+
+                backend = RedisBackend(config)
+            elif config.database_type == BackendType.MONGODB:
+                raise UnsupportedOperation(
+                    f"mongodb does not offer the {capability}; use redis, memory, sqlite, "
+                    "postgresql or mysql"
+                )
+            else:
+                backend = make_backend(config)
+            self._side[key] = backend
+        return backend
+
+    @property
+    def queue(self) -> Queue:
+        """Durable port-to-port queues (SPEC §5), on ``queue_url`` or the store's backend."""
+        q = self._queue
+        if q is None:
+            b = self._backend_for(self.queue_config, "queue")
+            if isinstance(b, MemoryBackend):
+                from .queue.memory import MemoryQueue
+
+                q = MemoryQueue(b)
+            elif isinstance(b, SQLBackend):
+                from .queue.sql import SQLQueue
+
+                q = SQLQueue(b)
+            else:
+                from .queue.redis import RedisQueue
+
+                q = RedisQueue(b)
+            self._queue = q
+        return q
+
+    @property
+    def cache(self) -> Cache:
+        """The TTL cache (SPEC §6), on ``cache_url`` or the store's backend."""
+        c = self._cache
+        if c is None:
+            b = self._backend_for(self.cache_config, "cache")
+            if isinstance(b, MemoryBackend):
+                from .cache.memory import MemoryCache
+
+                c = MemoryCache(b)
+            elif isinstance(b, SQLBackend):
+                from .cache.sql import SQLCache
+
+                c = SQLCache(b)
+            else:
+                from .cache.redis import RedisCache
+
+                c = RedisCache(b)
+            self._cache = c
+        return c
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Commit on success, roll back on exception; nested calls are savepoints.
@@ -182,9 +254,18 @@ class DataStore:
         return self._backend.ping()
 
     def close(self) -> None:
-        """Close every connection. The store cannot be used afterwards."""
-        if not self._closed:
-            self._closed = True
+        """Close every connection (queue and cache backends too). The store cannot be used afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._queue is not None:
+                self._queue.close()
+            if self._cache is not None:
+                self._cache.close()
+        finally:
+            for side in self._side.values():
+                side.close()
             self._backend.close()
 
     def __enter__(self) -> DataStore:

@@ -1,0 +1,1 @@
+"""The TTL cache: one module per backend family, sharing :mod:`.base`."""

@@ -1,0 +1,1 @@
+"""Durable queues: one module per backend family, sharing :mod:`.base`."""

@@ -1,0 +1,403 @@
+"""What every queue backend shares: the public API, argument checks, waiting.
+
+A backend implements a handful of primitives (insert, claim, settle, count,
+wait); this class validates every argument before any of them runs, so bad
+input fails identically on every backend and writes nothing.
+
+Semantics (SPEC §5), the same on every backend:
+
+- ready messages of a queue are delivered in push order;
+- a received message is ``processing`` and invisible to other consumers until
+  it is acked, nacked, or its lease runs out; an expired lease counts as a
+  failed delivery: the message is delivered again (``retry_count`` + 1), or
+  dead-lettered once its retries are used up;
+- ``nack`` makes the message ``failed``; it is retried after an exponential,
+  jittered back-off while ``retry_count < max_retries``, else it becomes
+  ``dead_letter`` with the error kept;
+- expired leases and due retries are reclaimed by any consumer as it
+  receives: there is nothing to schedule.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, overload
+
+from ..._compat import rt_async as rt
+from ...core.entities import check_id, new_id
+from ...core.queueing import (
+    MAX_BATCH,
+    backoff_delay,
+    check_batch,
+    check_component,
+    check_delay,
+    check_lease,
+    check_max_retries,
+    check_queue,
+    check_status,
+    check_timeout,
+    encode_message,
+    port_name,
+)
+from ...core.records import Message, QueueStats
+from ...errors import LeaseError, ValidationError
+
+__all__ = ["AsyncQueue", "NewMessage", "lease_error"]
+
+#: a message about to be inserted: (id, data JSON, metadata JSON or None)
+NewMessage = tuple[str, str, str | None]
+
+
+def lease_error(action: str, msg: Message, status_now: str | None) -> LeaseError:
+    """The error for an ack/nack/extend_lease refused because *msg*'s receipt is stale."""
+    why = {
+        None: "it no longer exists (purged)",
+        "completed": "it was already acked",
+        "dead_letter": "it was already nacked into the dead letters",
+        "failed": "it was already nacked and waits for its retry",
+        "pending": "its lease ran out (or it was replayed) and it waits for redelivery",
+        "processing": "its lease ran out and it was delivered to another consumer, which holds it now",
+    }.get(status_now, f"its status is now {status_now!r}")
+    return LeaseError(f"cannot {action} message {msg.id} of queue {msg.queue!r}: {why}")
+
+
+def describe_error(error: str | BaseException | None) -> tuple[str | None, str | None]:
+    """``(error_message, error_details JSON)`` kept with a nacked message."""
+    if error is None:
+        return None, None
+    if isinstance(error, BaseException):
+        import orjson
+
+        details = {
+            "type": type(error).__qualname__,
+            "message": str(error),
+            "traceback": "".join(traceback.format_exception(error)) if error.__traceback__ else None,
+        }
+        return f"{type(error).__name__}: {error}", orjson.dumps(details).decode()
+    if not isinstance(error, str):
+        raise ValidationError(f"error must be a string or an exception, got {type(error).__name__}")
+    return error.replace("\x00", ""), None
+
+
+class AsyncQueue(ABC):
+    """Durable queues between components: ``ds.queue``.
+
+    ::
+
+        mid = await ds.queue.push("queue_a_b", {"n": 1})
+        msg = await ds.queue.receive("queue_a_b", timeout=5, lease=30)
+        if msg is not None:
+            ...  # work
+            await ds.queue.ack(msg)          # or: await ds.queue.nack(msg, error=exc)
+
+    Attributes ``backoff`` (seconds before the first retry, default 1) and
+    ``max_backoff`` (cap, default 300) shape the retry delay of a nack.
+    """
+
+    name = "queue"
+
+    def __init__(self) -> None:
+        #: seconds before the first retry of a nacked message; doubles per retry
+        self.backoff = 1.0
+        #: the longest retry delay, in seconds
+        self.max_backoff = 300.0
+        self._events: dict[str, rt.Event] = {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    port_name = staticmethod(port_name)
+
+    # -- producing ----------------------------------------------------------------
+    async def push(
+        self,
+        queue: str,
+        data: Any,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        delay: float | None = None,
+        max_retries: int = 3,
+        source: str | None = None,
+        target: str | None = None,
+    ) -> str:
+        """Append *data* (any JSON value) to *queue*; return the new message's id.
+
+        :param delay: seconds before the message becomes visible.
+        :param max_retries: deliveries after the first before a failing
+            message is dead-lettered.
+        :param source: the producing component (seed 004 ``source_component``).
+        :param target: the consuming component.
+
+        Inside ``ds.transaction()`` on a SQL store, the message is committed
+        or rolled back with the transaction's other writes.
+        """
+        ids = await self.push_many(
+            queue, (data,), metadata=metadata, delay=delay, max_retries=max_retries,
+            source=source, target=target,
+        )
+        return ids[0]
+
+    async def push_many(
+        self,
+        queue: str,
+        items: Iterable[Any],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        delay: float | None = None,
+        max_retries: int = 3,
+        source: str | None = None,
+        target: str | None = None,
+    ) -> list[str]:
+        """Append every item, in order, all or nothing; return their ids."""
+        q = check_queue(queue)
+        d = check_delay(delay)
+        mr = check_max_retries(max_retries)
+        src = check_component(source, "source")
+        tgt = check_component(target, "target")
+        if isinstance(items, str | bytes | Mapping):
+            raise ValidationError("push_many takes an iterable of messages; use push for one")
+        rows: list[NewMessage] = []
+        for item in items:
+            body, meta = encode_message(item, metadata)
+            rows.append((new_id(), body, meta))
+        if rows:
+            await self._insert(q, rows, d, mr, src, tgt)
+        return [r[0] for r in rows]
+
+    # -- consuming ----------------------------------------------------------------
+    async def pop(self, queue: str, timeout: float | None = None) -> Any:
+        """Take the next message and complete it in one step; return its data.
+
+        Waits up to *timeout* seconds (None: do not wait) and returns None
+        when nothing came. FIFO. A message popped is never delivered again.
+        """
+        msgs = await self._take(check_queue(queue), 1, None, check_timeout(timeout))
+        return msgs[0].data if msgs else None
+
+    @overload
+    async def receive(
+        self,
+        queue: str,
+        timeout: float | None = ...,
+        lease: float = ...,
+        max_messages: Literal[1] = ...,
+    ) -> Message | None: ...
+
+    @overload
+    async def receive(
+        self, queue: str, timeout: float | None, lease: float, max_messages: int
+    ) -> list[Message]: ...
+
+    @overload
+    async def receive(
+        self, queue: str, timeout: float | None = ..., lease: float = ..., *, max_messages: int
+    ) -> list[Message]: ...
+
+    async def receive(
+        self,
+        queue: str,
+        timeout: float | None = None,
+        lease: float = 30.0,
+        max_messages: int = 1,
+    ) -> Message | None | list[Message]:
+        """Lease the next message: it stays invisible to others for *lease* seconds.
+
+        Returns the :class:`Message` (None when nothing came within *timeout*
+        seconds); with ``max_messages > 1``, a list of up to that many. Settle
+        each with :meth:`ack` or :meth:`nack`; one whose lease runs out is
+        delivered again.
+        """
+        n = check_batch(max_messages)
+        msgs = await self.receive_batch(queue, n, timeout=timeout, lease=lease)
+        if n == 1:
+            return msgs[0] if msgs else None
+        return msgs
+
+    async def receive_batch(
+        self, queue: str, max_messages: int, *, timeout: float | None = None, lease: float = 30.0
+    ) -> list[Message]:
+        """Like :meth:`receive`, always returning a list (empty when nothing came)."""
+        return await self._take(
+            check_queue(queue), check_batch(max_messages), check_lease(lease), check_timeout(timeout)
+        )
+
+    async def _take(
+        self, q: str, n: int, lease: float | None, timeout: float | None
+    ) -> list[Message]:
+        deadline = time.monotonic() + (timeout or 0.0)
+        rounds = 0
+        while True:
+            token = self._arm(q)
+            msgs = await self._claim(q, n, lease)
+            if msgs or not timeout:
+                return msgs
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            await self._wait(q, token, left, rounds)
+            rounds += 1
+
+    # -- settling -----------------------------------------------------------------
+    @staticmethod
+    def _held(msg: object, action: str) -> Message:
+        if not isinstance(msg, Message):
+            raise ValidationError(f"{action} takes a Message returned by receive, got {type(msg).__name__}")
+        if msg.receipt is None:
+            raise ValidationError(
+                f"cannot {action} message {msg.id}: it was not returned by receive "
+                "(or was settled through this object already)"
+            )
+        return msg
+
+    async def ack(self, msg: Message) -> None:
+        """Mark a received message completed. :class:`LeaseError` if it is no longer ours."""
+        m = self._held(msg, "ack")
+        await self._ack(m)
+        m.status = "completed"
+        m.receipt = None
+        m.lease_until = None
+
+    async def nack(
+        self, msg: Message, error: str | BaseException | None = None, *, delay: float | None = None
+    ) -> str:
+        """Give a received message back as failed; return its new status.
+
+        It is retried after ``delay`` seconds (default: exponential back-off
+        from ``self.backoff``, jittered) while ``retry_count < max_retries``;
+        otherwise it becomes ``dead_letter``. *error* (text or exception) is
+        kept with it.
+        """
+        m = self._held(msg, "nack")
+        err, details = describe_error(error)
+        if delay is None:
+            wait = backoff_delay(m.retry_count, self.backoff, self.max_backoff)
+        else:
+            wait = check_delay(delay)
+        status = "dead_letter" if m.retry_count >= m.max_retries else "failed"
+        await self._nack(m, status, err, details, wait)
+        m.status = status
+        m.error = err
+        m.receipt = None
+        m.lease_until = None
+        return status
+
+    async def extend_lease(self, msg: Message, seconds: float) -> None:
+        """Keep a received message for *seconds* more from now. :class:`LeaseError` if it is no longer ours."""
+        m = self._held(msg, "extend the lease of")
+        m.lease_until = await self._extend(m, check_lease(seconds))
+
+    # -- inspecting and repairing --------------------------------------------------
+    async def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[Message]:
+        """Dead-lettered messages (of one queue, or all), oldest first."""
+        q = check_queue(queue) if queue is not None else None
+        return await self._dead_letters(q, check_batch(limit, "limit"))
+
+    async def replay(self, target: str | Sequence[str], *, status: str = "dead_letter") -> int:
+        """Send messages back to pending with their retries reset; return how many.
+
+        *target* is a queue name (its messages in *status*, default
+        ``dead_letter``; ``completed`` and ``failed`` work too) or a list of
+        message ids (dead, failed or completed ones; others are left alone).
+        """
+        st = check_status(status)
+        if st not in ("dead_letter", "completed", "failed"):
+            raise ValidationError(f"replay takes dead_letter, completed or failed messages, not {st!r}")
+        if isinstance(target, str):
+            return await self._replay_queue(check_queue(target), st)  # type: ignore[arg-type]
+        if not isinstance(target, Iterable):
+            raise ValidationError(f"replay takes a queue name or a list of ids, got {target!r}")
+        ids = list(dict.fromkeys(check_id(i) for i in target))
+        total = 0
+        for start in range(0, len(ids), MAX_BATCH):
+            total += await self._replay_ids(ids[start : start + MAX_BATCH])
+        return total
+
+    async def purge(self, queue: str, status: str | None = None) -> int:
+        """Delete a queue's messages (only those in *status* if given); return how many."""
+        return await self._purge(check_queue(queue), check_status(status, allow_none=True))
+
+    async def length(self, queue: str, status: str | None = "pending") -> int:
+        """How many messages of *queue* are in *status* (None: in any status).
+
+        ``pending`` counts delayed messages too.
+        """
+        return await self._length(check_queue(queue), check_status(status, allow_none=True))
+
+    async def stats(self, queue: str) -> QueueStats:
+        """Count per status and the age of the oldest pending message."""
+        return await self._stats(check_queue(queue))
+
+    async def close(self) -> None:
+        """Release what waiting consumers hold (listener connections)."""
+
+    # -- in-process wake-ups ---------------------------------------------------------
+    def _arm(self, q: str) -> rt.Event:
+        """The event a push to *q* in this process will set; taken before looking."""
+        ev = self._events.get(q)
+        if ev is None:
+            ev = self._events[q] = rt.Event()
+        return ev
+
+    def _notify(self, q: str) -> None:
+        ev = self._events.pop(q, None)
+        if ev is not None:
+            ev.set()
+
+    # -- the primitives a backend implements -------------------------------------------
+    @abstractmethod
+    async def _insert(
+        self, q: str, rows: list[NewMessage], delay: float, max_retries: int, source: str, target: str
+    ) -> None:
+        """Insert *rows* atomically as pending messages, visible after *delay* seconds."""
+
+    @abstractmethod
+    async def _claim(self, q: str, n: int, lease: float | None) -> list[Message]:
+        """Take up to *n* ready messages in push order, without waiting.
+
+        With a *lease*, they turn ``processing`` under a new receipt; with
+        None (pop) they turn ``completed``. Reclaims due retries and expired
+        leases first, as needed.
+        """
+
+    @abstractmethod
+    async def _wait(self, q: str, token: rt.Event, left: float, rounds: int) -> None:
+        """Block until something may have arrived in *q* (or *left* seconds pass).
+
+        *token* is the in-process event armed before the last look; *rounds*
+        counts the waits of this call so far (for backed-off polling). May
+        return early: the caller looks again.
+        """
+
+    @abstractmethod
+    async def _ack(self, msg: Message) -> None: ...
+
+    @abstractmethod
+    async def _nack(
+        self, msg: Message, status: str, error: str | None, details: str | None, delay: float
+    ) -> None: ...
+
+    @abstractmethod
+    async def _extend(self, msg: Message, seconds: float) -> datetime:
+        """Move the lease end to now + *seconds*; return it."""
+
+    @abstractmethod
+    async def _dead_letters(self, q: str | None, limit: int) -> list[Message]: ...
+
+    @abstractmethod
+    async def _replay_ids(self, ids: list[str]) -> int: ...
+
+    @abstractmethod
+    async def _replay_queue(self, q: str, status: str) -> int: ...
+
+    @abstractmethod
+    async def _purge(self, q: str, status: str | None) -> int: ...
+
+    @abstractmethod
+    async def _length(self, q: str, status: str | None) -> int: ...
+
+    @abstractmethod
+    async def _stats(self, q: str) -> QueueStats: ...

@@ -1,0 +1,130 @@
+# Generated from src/storekeeper/_async/cache/base.py by tools/gen_sync.py: do not edit.
+
+"""What every cache backend shares: the public API and its argument checks (SPEC §6).
+
+Values are JSON values; anything else raises :class:`SerializationError`
+before anything is written. An expired key is never returned: backends
+check the expiry on every read, delete expired entries they come across, and
+:meth:`purge_expired` reclaims the rest in bounded batches.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ...core.caching import check_amount, check_key, check_keys, check_prefix, check_ttl, encode_value
+from ...errors import ValidationError
+
+__all__ = ["Cache"]
+
+#: entries one purge_expired call deletes at most, by default
+PURGE_BATCH = 1000
+
+
+class Cache(ABC):
+    """A TTL cache of JSON values: ``ds.cache``.
+
+    ::
+
+        ds.cache.set("node_1_output", {"rows": 3}, ttl=3600)
+        ds.cache.get("node_1_output")      # -> {"rows": 3}, or None once expired
+    """
+
+    name = "cache"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store *value* under *key*, expiring after *ttl* seconds (None: never)."""
+        k = check_key(key)
+        t = check_ttl(ttl)
+        self._set_many([(k, encode_value(value))], t)
+
+    def get(self, key: str) -> Any:
+        """The value of *key*, or None when it is missing or expired."""
+        return self._get(check_key(key))
+
+    def delete(self, key: str) -> bool:
+        """Remove *key*; True if it existed (and had not expired)."""
+        return self._delete(check_key(key))
+
+    def exists(self, key: str) -> bool:
+        """True when *key* holds an unexpired value."""
+        return self._exists(check_key(key))
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The values of those *keys* that exist, by key."""
+        ks = check_keys(keys)
+        if not ks:
+            return {}
+        return self._get_many(list(dict.fromkeys(ks)))
+
+    def set_many(self, mapping: Mapping[str, Any], ttl: float | None = None) -> None:
+        """Store every item of *mapping*, all with the same *ttl*; all or nothing."""
+        if not isinstance(mapping, Mapping):
+            raise ValidationError(f"set_many takes a mapping of key to value, got {type(mapping).__name__}")
+        t = check_ttl(ttl)
+        items = [(check_key(k), encode_value(v)) for k, v in mapping.items()]
+        if items:
+            self._set_many(items, t)
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        """Add *amount* to the integer under *key* (a missing key counts as 0); return the sum.
+
+        The key keeps its TTL. :class:`ValidationError` if it holds anything
+        but an integer.
+        """
+        return self._incr(check_key(key), check_amount(amount))
+
+    def ttl(self, key: str) -> float | None:
+        """Seconds *key* has left; ``math.inf`` when it never expires, None when it is missing."""
+        return self._ttl(check_key(key))
+
+    def clear(self, prefix: str | None = None) -> int:
+        """Delete every key (or those starting with *prefix*); return how many."""
+        return self._clear(check_prefix(prefix))
+
+    def purge_expired(self, limit: int = PURGE_BATCH) -> int:
+        """Delete up to *limit* expired entries now; return how many (bounded work)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValidationError(f"limit must be a positive integer, got {limit!r}")
+        return self._purge_expired(limit)
+
+    def close(self) -> None:
+        """Nothing of its own to release: the store closes the backend."""
+
+    # -- the primitives a backend implements ---------------------------------------
+    @abstractmethod
+    def _get(self, key: str) -> Any: ...
+
+    @abstractmethod
+    def _get_many(self, keys: list[str]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _set_many(self, items: list[tuple[str, str]], ttl: float | None) -> None:
+        """Store ``(key, JSON text)`` pairs atomically with one TTL."""
+
+    @abstractmethod
+    def _delete(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def _exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def _incr(self, key: str, amount: int) -> int: ...
+
+    @abstractmethod
+    def _ttl(self, key: str) -> float | None: ...
+
+    @abstractmethod
+    def _clear(self, prefix: str | None) -> int: ...
+
+    @abstractmethod
+    def _purge_expired(self, limit: int) -> int: ...
+
+
+INF = math.inf
