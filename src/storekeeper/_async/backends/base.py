@@ -14,7 +14,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,7 +23,10 @@ from ...config import DatabaseConfig
 from ...errors import DatabaseConnectionError, StorageError, TransactionError
 from ...sql.base import CollectionSQL, Dialect
 
-__all__ = ["AsyncSQLBackend", "AsyncSQLConnection"]
+__all__ = ["AsyncSQLBackend", "AsyncSQLConnection", "Params"]
+
+#: statement parameters: positional, or named (``:name`` / ``%(name)s``)
+Params = Sequence[Any] | Mapping[str, Any]
 
 logger = logging.getLogger("storekeeper")
 
@@ -38,7 +41,7 @@ class AsyncSQLConnection(ABC):
         self.broken = False
 
     @abstractmethod
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; return its row count."""
 
     @abstractmethod
@@ -46,11 +49,11 @@ class AsyncSQLConnection(ABC):
         """Run a statement once per parameter row; return the total row count."""
 
     @abstractmethod
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         """Run a query; return its first row or None."""
 
     @abstractmethod
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Run a query; return all its rows."""
 
     @abstractmethod
@@ -69,13 +72,15 @@ class AsyncSQLConnection(ABC):
 
 
 class _Txn:
-    __slots__ = ("conn", "depth", "pending")
+    __slots__ = ("conn", "depth", "pending", "on_commit")
 
     def __init__(self, conn: AsyncSQLConnection) -> None:
         self.conn = conn
         self.depth = 0
         #: DDL keys run inside this transaction: done for the process once it commits
         self.pending: set[str] = set()
+        #: callbacks to run once the transaction has committed
+        self.on_commit: list[Callable[[], None]] = []
 
 
 class AsyncSQLBackend(ABC):
@@ -216,23 +221,31 @@ class AsyncSQLBackend(ABC):
     def in_transaction(self) -> bool:
         return self._txn.get() is not None
 
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run *fn* once the caller's transaction commits (now, outside one; never on rollback)."""
+        txn = self._txn.get()
+        if txn is None:
+            fn()
+        else:
+            txn.on_commit.append(fn)
+
     # -- one statement, on the transaction's connection or a pooled one --
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; return its row count."""
         n: int = await self._one("execute", sql, params)
         return n
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         """Run a query; return its first row or None."""
         row: tuple[Any, ...] | None = await self._one("fetchone", sql, params)
         return row
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Run a query; return all its rows."""
         rows: list[tuple[Any, ...]] = await self._one("fetchall", sql, params)
         return rows
 
-    async def _one(self, op: str, sql: str, params: Sequence[Any]) -> Any:
+    async def _one(self, op: str, sql: str, params: Params) -> Any:
         """Run connection method *op* on the caller's transaction or a pooled connection."""
         if not self._ready:
             await self.open()
@@ -323,6 +336,8 @@ class AsyncSQLBackend(ABC):
             raise TransactionError(f"commit failed on {self.name}: {exc}") from exc
         self._ensured.update(txn.pending)
         await self.release(conn)
+        for fn in txn.on_commit:
+            fn()
 
     @asynccontextmanager
     async def ddl(self) -> AsyncIterator[AsyncSQLConnection]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +15,8 @@ __all__ = ["AsyncMemoryBackend"]
 
 #: a stored document: the parsed JSON (for filters) and its encoding (returned fresh)
 Entry = tuple[dict[str, Any], bytes]
+#: how to undo one write: restore a document, or call a function
+Undo = tuple[str, str, Entry | None] | Callable[[], None]
 
 
 class AsyncMemoryBackend:
@@ -30,7 +32,7 @@ class AsyncMemoryBackend:
         self.config = config
         self.collections: dict[str, dict[str, Entry]] = {}
         self.lock = threading.RLock()
-        self._undo: contextvars.ContextVar[list[tuple[str, str, Entry | None]] | None] = (
+        self._undo: contextvars.ContextVar[list[Undo] | None] = (
             contextvars.ContextVar(f"storekeeper_mem_txn_{id(self)}", default=None)
         )
         self._closed = False
@@ -57,10 +59,20 @@ class AsyncMemoryBackend:
         else:
             table[eid] = entry
 
-    def _rollback(self, log: list[tuple[str, str, Entry | None]], mark: int) -> None:
+    def on_rollback(self, fn: Callable[[], None]) -> None:
+        """Call *fn* if the caller's transaction rolls back (nothing outside one)."""
+        log = self._undo.get()
+        if log is not None:
+            log.append(fn)
+
+    def _rollback(self, log: list[Undo], mark: int) -> None:
         with self.lock:
             while len(log) > mark:
-                coll, eid, old = log.pop()
+                undo = log.pop()
+                if callable(undo):
+                    undo()
+                    continue
+                coll, eid, old = undo
                 table = self.table(coll)
                 if old is None:
                     table.pop(eid, None)
@@ -83,12 +95,12 @@ class AsyncMemoryBackend:
                 self._rollback(log, mark)
                 raise
             return
-        log = []
-        token = self._undo.set(log)
+        new_log: list[Undo] = []
+        token = self._undo.set(new_log)
         try:
             yield
         except BaseException:
-            self._rollback(log, 0)
+            self._rollback(new_log, 0)
             raise
         finally:
             self._undo.reset(token)

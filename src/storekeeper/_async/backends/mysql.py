@@ -52,7 +52,7 @@ from ...errors import (
     ValidationError,
 )
 from ...sql.mysql import INDEXED_STR_MAX, MySQLDialect, parse_server_version
-from .base import AsyncSQLBackend, AsyncSQLConnection
+from .base import AsyncSQLBackend, AsyncSQLConnection, Params
 
 __all__ = ["AsyncMySQLBackend"]
 
@@ -174,7 +174,7 @@ class AsyncMySQLConnection(AsyncSQLConnection):
             self._in_txn = False
         return True
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def execute(self, sql: str, params: Params = ()) -> int:
         if not self._check(sql):
             return 0
         try:
@@ -198,7 +198,7 @@ class AsyncMySQLConnection(AsyncSQLConnection):
             raise
         return int(n or 0)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         self._check(sql)
         try:
             await self._cur.execute(sql, params or None)
@@ -210,7 +210,7 @@ class AsyncMySQLConnection(AsyncSQLConnection):
             raise
         return row
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         self._check(sql)
         try:
             await self._cur.execute(sql, params or None)
@@ -359,7 +359,7 @@ class AsyncMySQLBackend(AsyncSQLBackend):
             raise exc
         await rt.sleep(min(0.2, 0.002 * 2**attempt) * (0.5 + random.random()))
 
-    async def _one(self, op: str, sql: str, params: Sequence[Any]) -> Any:
+    async def _one(self, op: str, sql: str, params: Params) -> Any:
         attempt = 0
         while True:
             try:

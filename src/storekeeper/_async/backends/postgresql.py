@@ -16,7 +16,8 @@ at once apply each step exactly once.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -34,9 +35,9 @@ from ...errors import (
 )
 from ...sql.base import CollectionSQL
 from ...sql.postgresql import PostgreSQLDialect
-from .base import AsyncSQLBackend, AsyncSQLConnection
+from .base import AsyncSQLBackend, AsyncSQLConnection, Params
 
-__all__ = ["AsyncPostgreSQLBackend", "DDL_LOCK_KEY"]
+__all__ = ["AsyncPostgreSQLBackend", "AsyncPostgreSQLListener", "DDL_LOCK_KEY"]
 
 #: the advisory lock serializing the store's schema changes ("storekpr" as a bigint)
 DDL_LOCK_KEY = 0x73746F72656B7072
@@ -97,7 +98,7 @@ class AsyncPostgreSQLConnection(AsyncSQLConnection):
             return DatabaseConnectionError(f"lost the connection to postgresql: {msg}")
         return StorageError(f"postgresql: {msg}")
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def execute(self, sql: str, params: Params = ()) -> int:
         cur = self._cur
         try:
             await cur.execute(sql, params or None)
@@ -113,7 +114,7 @@ class AsyncPostgreSQLConnection(AsyncSQLConnection):
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         cur = self._cur
         try:
             await cur.execute(sql, params or None)
@@ -121,7 +122,7 @@ class AsyncPostgreSQLConnection(AsyncSQLConnection):
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         cur = self._cur
         try:
             await cur.execute(sql, params or None)
@@ -137,6 +138,26 @@ class AsyncPostgreSQLConnection(AsyncSQLConnection):
             await self.raw.close()
         except psycopg.Error:
             pass
+
+
+class AsyncPostgreSQLListener:
+    """The waiting side of a LISTENing connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncPostgreSQLConnection) -> None:
+        self._conn = conn
+
+    async def wait(self, payload: str, timeout: float) -> bool:
+        """Wait up to *timeout* seconds for a notification carrying *payload*; True if one came."""
+        conn = self._conn
+        try:
+            async for note in conn.raw.notifies(timeout=timeout):
+                if note.payload == payload:
+                    return True
+        except psycopg.Error as exc:
+            raise conn._fail(exc) from exc
+        return False
 
 
 async def _run_all(
@@ -207,6 +228,7 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
         self._conninfo = _conninfo(config)
         self._scrub = _Scrubber(config.password)
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+        self._listeners: list[AsyncSQLConnection] = []
 
     # -- driver hooks --
     async def _connect(self) -> AsyncSQLConnection:
@@ -356,8 +378,38 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
         except psycopg.Error:
             pass
 
+    # -- LISTEN/NOTIFY --
+    @asynccontextmanager
+    async def listening(self, channel: str) -> AsyncIterator[AsyncPostgreSQLListener]:
+        """A connection of its own LISTENing on *channel* for the duration of the block.
+
+        Listener connections live outside the pool (a waiting consumer must
+        not hold a pooled one) and are kept between blocks, UNLISTENed, so
+        notifications do not pile up on an idle one. A lost one raises
+        :class:`DatabaseConnectionError` and is replaced next time.
+        """
+        try:
+            conn = self._listeners.pop()
+        except IndexError:
+            conn = await self._connect_with_retry()
+        assert isinstance(conn, AsyncPostgreSQLConnection)
+        ok = False
+        try:
+            await conn.execute(f"LISTEN {channel}")
+            yield AsyncPostgreSQLListener(conn)
+            await conn.execute("UNLISTEN *")
+            ok = True
+        finally:
+            if ok and not self._closed:
+                self._listeners.append(conn)
+            else:
+                await conn.close()
+
     async def close(self) -> None:
         await super().close()
+        listeners, self._listeners = self._listeners, []
+        for conn in listeners:
+            await conn.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()

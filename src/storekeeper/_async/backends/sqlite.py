@@ -28,7 +28,7 @@ from ...errors import (
     TransactionError,
 )
 from ...sql.sqlite import PRAGMAS, SQLiteDialect
-from .base import AsyncSQLBackend, AsyncSQLConnection
+from .base import AsyncSQLBackend, AsyncSQLConnection, Params
 
 __all__ = ["AsyncSQLiteBackend"]
 
@@ -79,7 +79,7 @@ class AsyncSQLiteConnection(AsyncSQLConnection):
             except sqlite3.Error as exc:
                 raise _map(exc) from exc
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def execute(self, sql: str, params: Params = ()) -> int:
         raw = self.raw
         try:
             return int(raw.execute(sql, params).rowcount)
@@ -101,7 +101,7 @@ class AsyncSQLiteConnection(AsyncSQLConnection):
         except sqlite3.Error as exc:
             raise _map(exc) from exc
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         raw = self.raw
         try:
             row: tuple[Any, ...] | None = raw.execute(sql, params).fetchone()
@@ -116,7 +116,7 @@ class AsyncSQLiteConnection(AsyncSQLConnection):
         except sqlite3.Error as exc:
             raise _map(exc) from exc
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         raw = self.raw
         try:
             rows: list[tuple[Any, ...]] = raw.execute(sql, params).fetchall()

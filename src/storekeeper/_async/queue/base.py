@@ -179,7 +179,7 @@ class AsyncQueue(ABC):
         return msgs[0].data if msgs else None
 
     @overload
-    async def receive(
+    async def receive(  # type: ignore[overload-overlap]
         self,
         queue: str,
         timeout: float | None = ...,
@@ -248,8 +248,8 @@ class AsyncQueue(ABC):
             raise ValidationError(f"{action} takes a Message returned by receive, got {type(msg).__name__}")
         if msg.receipt is None:
             raise ValidationError(
-                f"cannot {action} message {msg.id}: it was not returned by receive "
-                "(or was settled through this object already)"
+                f"cannot {action} message {msg.id}: only a message returned by receive "
+                "can be settled"
             )
         return msg
 
@@ -258,7 +258,6 @@ class AsyncQueue(ABC):
         m = self._held(msg, "ack")
         await self._ack(m)
         m.status = "completed"
-        m.receipt = None
         m.lease_until = None
 
     async def nack(
@@ -281,7 +280,6 @@ class AsyncQueue(ABC):
         await self._nack(m, status, err, details, wait)
         m.status = status
         m.error = err
-        m.receipt = None
         m.lease_until = None
         return status
 

@@ -16,7 +16,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Callable, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,7 +25,10 @@ from ...config import DatabaseConfig
 from ...errors import DatabaseConnectionError, StorageError, TransactionError
 from ...sql.base import CollectionSQL, Dialect
 
-__all__ = ["SQLBackend", "SQLConnection"]
+__all__ = ["SQLBackend", "SQLConnection", "Params"]
+
+#: statement parameters: positional, or named (``:name`` / ``%(name)s``)
+Params = Sequence[Any] | Mapping[str, Any]
 
 logger = logging.getLogger("storekeeper")
 
@@ -40,7 +43,7 @@ class SQLConnection(ABC):
         self.broken = False
 
     @abstractmethod
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; return its row count."""
 
     @abstractmethod
@@ -48,11 +51,11 @@ class SQLConnection(ABC):
         """Run a statement once per parameter row; return the total row count."""
 
     @abstractmethod
-    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         """Run a query; return its first row or None."""
 
     @abstractmethod
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Run a query; return all its rows."""
 
     @abstractmethod
@@ -71,13 +74,15 @@ class SQLConnection(ABC):
 
 
 class _Txn:
-    __slots__ = ("conn", "depth", "pending")
+    __slots__ = ("conn", "depth", "pending", "on_commit")
 
     def __init__(self, conn: SQLConnection) -> None:
         self.conn = conn
         self.depth = 0
         #: DDL keys run inside this transaction: done for the process once it commits
         self.pending: set[str] = set()
+        #: callbacks to run once the transaction has committed
+        self.on_commit: list[Callable[[], None]] = []
 
 
 class SQLBackend(ABC):
@@ -218,23 +223,31 @@ class SQLBackend(ABC):
     def in_transaction(self) -> bool:
         return self._txn.get() is not None
 
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run *fn* once the caller's transaction commits (now, outside one; never on rollback)."""
+        txn = self._txn.get()
+        if txn is None:
+            fn()
+        else:
+            txn.on_commit.append(fn)
+
     # -- one statement, on the transaction's connection or a pooled one --
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; return its row count."""
         n: int = self._one("execute", sql, params)
         return n
 
-    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         """Run a query; return its first row or None."""
         row: tuple[Any, ...] | None = self._one("fetchone", sql, params)
         return row
 
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Run a query; return all its rows."""
         rows: list[tuple[Any, ...]] = self._one("fetchall", sql, params)
         return rows
 
-    def _one(self, op: str, sql: str, params: Sequence[Any]) -> Any:
+    def _one(self, op: str, sql: str, params: Params) -> Any:
         """Run connection method *op* on the caller's transaction or a pooled connection."""
         if not self._ready:
             self.open()
@@ -325,6 +338,8 @@ class SQLBackend(ABC):
             raise TransactionError(f"commit failed on {self.name}: {exc}") from exc
         self._ensured.update(txn.pending)
         self.release(conn)
+        for fn in txn.on_commit:
+            fn()
 
     @contextmanager
     def ddl(self) -> Iterator[SQLConnection]:

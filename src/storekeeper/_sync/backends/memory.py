@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Callable
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,6 +17,8 @@ __all__ = ["MemoryBackend"]
 
 #: a stored document: the parsed JSON (for filters) and its encoding (returned fresh)
 Entry = tuple[dict[str, Any], bytes]
+#: how to undo one write: restore a document, or call a function
+Undo = tuple[str, str, Entry | None] | Callable[[], None]
 
 
 class MemoryBackend:
@@ -32,7 +34,7 @@ class MemoryBackend:
         self.config = config
         self.collections: dict[str, dict[str, Entry]] = {}
         self.lock = threading.RLock()
-        self._undo: contextvars.ContextVar[list[tuple[str, str, Entry | None]] | None] = (
+        self._undo: contextvars.ContextVar[list[Undo] | None] = (
             contextvars.ContextVar(f"storekeeper_mem_txn_{id(self)}", default=None)
         )
         self._closed = False
@@ -59,10 +61,20 @@ class MemoryBackend:
         else:
             table[eid] = entry
 
-    def _rollback(self, log: list[tuple[str, str, Entry | None]], mark: int) -> None:
+    def on_rollback(self, fn: Callable[[], None]) -> None:
+        """Call *fn* if the caller's transaction rolls back (nothing outside one)."""
+        log = self._undo.get()
+        if log is not None:
+            log.append(fn)
+
+    def _rollback(self, log: list[Undo], mark: int) -> None:
         with self.lock:
             while len(log) > mark:
-                coll, eid, old = log.pop()
+                undo = log.pop()
+                if callable(undo):
+                    undo()
+                    continue
+                coll, eid, old = undo
                 table = self.table(coll)
                 if old is None:
                     table.pop(eid, None)
@@ -85,12 +97,12 @@ class MemoryBackend:
                 self._rollback(log, mark)
                 raise
             return
-        log = []
-        token = self._undo.set(log)
+        new_log: list[Undo] = []
+        token = self._undo.set(new_log)
         try:
             yield
         except BaseException:
-            self._rollback(log, 0)
+            self._rollback(new_log, 0)
             raise
         finally:
             self._undo.reset(token)

@@ -54,7 +54,7 @@ from ...errors import (
     ValidationError,
 )
 from ...sql.mysql import INDEXED_STR_MAX, MySQLDialect, parse_server_version
-from .base import SQLBackend, SQLConnection
+from .base import SQLBackend, SQLConnection, Params
 
 __all__ = ["MySQLBackend"]
 
@@ -176,7 +176,7 @@ class MySQLConnection(SQLConnection):
             self._in_txn = False
         return True
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Params = ()) -> int:
         if not self._check(sql):
             return 0
         try:
@@ -200,7 +200,7 @@ class MySQLConnection(SQLConnection):
             raise
         return int(n or 0)
 
-    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         self._check(sql)
         try:
             self._cur.execute(sql, params or None)
@@ -212,7 +212,7 @@ class MySQLConnection(SQLConnection):
             raise
         return row
 
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         self._check(sql)
         try:
             self._cur.execute(sql, params or None)
@@ -359,7 +359,7 @@ class MySQLBackend(SQLBackend):
             raise exc
         rt.sleep(min(0.2, 0.002 * 2**attempt) * (0.5 + random.random()))
 
-    def _one(self, op: str, sql: str, params: Sequence[Any]) -> Any:
+    def _one(self, op: str, sql: str, params: Params) -> Any:
         attempt = 0
         while True:
             try:

@@ -18,7 +18,8 @@ at once apply each step exactly once.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -36,9 +37,9 @@ from ...errors import (
 )
 from ...sql.base import CollectionSQL
 from ...sql.postgresql import PostgreSQLDialect
-from .base import SQLBackend, SQLConnection
+from .base import SQLBackend, SQLConnection, Params
 
-__all__ = ["PostgreSQLBackend", "DDL_LOCK_KEY"]
+__all__ = ["PostgreSQLBackend", "PostgreSQLListener", "DDL_LOCK_KEY"]
 
 #: the advisory lock serializing the store's schema changes ("storekpr" as a bigint)
 DDL_LOCK_KEY = 0x73746F72656B7072
@@ -99,7 +100,7 @@ class PostgreSQLConnection(SQLConnection):
             return DatabaseConnectionError(f"lost the connection to postgresql: {msg}")
         return StorageError(f"postgresql: {msg}")
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Params = ()) -> int:
         cur = self._cur
         try:
             cur.execute(sql, params or None)
@@ -115,7 +116,7 @@ class PostgreSQLConnection(SQLConnection):
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
-    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         cur = self._cur
         try:
             cur.execute(sql, params or None)
@@ -123,7 +124,7 @@ class PostgreSQLConnection(SQLConnection):
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         cur = self._cur
         try:
             cur.execute(sql, params or None)
@@ -139,6 +140,26 @@ class PostgreSQLConnection(SQLConnection):
             self.raw.close()
         except psycopg.Error:
             pass
+
+
+class PostgreSQLListener:
+    """The waiting side of a LISTENing connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: PostgreSQLConnection) -> None:
+        self._conn = conn
+
+    def wait(self, payload: str, timeout: float) -> bool:
+        """Wait up to *timeout* seconds for a notification carrying *payload*; True if one came."""
+        conn = self._conn
+        try:
+            for note in conn.raw.notifies(timeout=timeout):
+                if note.payload == payload:
+                    return True
+        except psycopg.Error as exc:
+            raise conn._fail(exc) from exc
+        return False
 
 
 def _run_all(
@@ -209,6 +230,7 @@ class PostgreSQLBackend(SQLBackend):
         self._conninfo = _conninfo(config)
         self._scrub = _Scrubber(config.password)
         self._pool: ConnectionPool[Connection[Any]] | None = None
+        self._listeners: list[SQLConnection] = []
 
     # -- driver hooks --
     def _connect(self) -> SQLConnection:
@@ -358,8 +380,38 @@ class PostgreSQLBackend(SQLBackend):
         except psycopg.Error:
             pass
 
+    # -- LISTEN/NOTIFY --
+    @contextmanager
+    def listening(self, channel: str) -> Iterator[PostgreSQLListener]:
+        """A connection of its own LISTENing on *channel* for the duration of the block.
+
+        Listener connections live outside the pool (a waiting consumer must
+        not hold a pooled one) and are kept between blocks, UNLISTENed, so
+        notifications do not pile up on an idle one. A lost one raises
+        :class:`DatabaseConnectionError` and is replaced next time.
+        """
+        try:
+            conn = self._listeners.pop()
+        except IndexError:
+            conn = self._connect_with_retry()
+        assert isinstance(conn, PostgreSQLConnection)
+        ok = False
+        try:
+            conn.execute(f"LISTEN {channel}")
+            yield PostgreSQLListener(conn)
+            conn.execute("UNLISTEN *")
+            ok = True
+        finally:
+            if ok and not self._closed:
+                self._listeners.append(conn)
+            else:
+                conn.close()
+
     def close(self) -> None:
         super().close()
+        listeners, self._listeners = self._listeners, []
+        for conn in listeners:
+            conn.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()

@@ -30,7 +30,7 @@ from ...errors import (
     TransactionError,
 )
 from ...sql.sqlite import PRAGMAS, SQLiteDialect
-from .base import SQLBackend, SQLConnection
+from .base import SQLBackend, SQLConnection, Params
 
 __all__ = ["SQLiteBackend"]
 
@@ -81,7 +81,7 @@ class SQLiteConnection(SQLConnection):
             except sqlite3.Error as exc:
                 raise _map(exc) from exc
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Params = ()) -> int:
         raw = self.raw
         try:
             return int(raw.execute(sql, params).rowcount)
@@ -103,7 +103,7 @@ class SQLiteConnection(SQLConnection):
         except sqlite3.Error as exc:
             raise _map(exc) from exc
 
-    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+    def fetchone(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         raw = self.raw
         try:
             row: tuple[Any, ...] | None = raw.execute(sql, params).fetchone()
@@ -118,7 +118,7 @@ class SQLiteConnection(SQLConnection):
         except sqlite3.Error as exc:
             raise _map(exc) from exc
 
-    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         raw = self.raw
         try:
             rows: list[tuple[Any, ...]] = raw.execute(sql, params).fetchall()

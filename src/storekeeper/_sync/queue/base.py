@@ -181,7 +181,7 @@ class Queue(ABC):
         return msgs[0].data if msgs else None
 
     @overload
-    def receive(
+    def receive(  # type: ignore[overload-overlap]
         self,
         queue: str,
         timeout: float | None = ...,
@@ -250,8 +250,8 @@ class Queue(ABC):
             raise ValidationError(f"{action} takes a Message returned by receive, got {type(msg).__name__}")
         if msg.receipt is None:
             raise ValidationError(
-                f"cannot {action} message {msg.id}: it was not returned by receive "
-                "(or was settled through this object already)"
+                f"cannot {action} message {msg.id}: only a message returned by receive "
+                "can be settled"
             )
         return msg
 
@@ -260,7 +260,6 @@ class Queue(ABC):
         m = self._held(msg, "ack")
         self._ack(m)
         m.status = "completed"
-        m.receipt = None
         m.lease_until = None
 
     def nack(
@@ -283,7 +282,6 @@ class Queue(ABC):
         self._nack(m, status, err, details, wait)
         m.status = status
         m.error = err
-        m.receipt = None
         m.lease_until = None
         return status
 

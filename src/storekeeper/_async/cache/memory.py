@@ -1,0 +1,138 @@
+"""The cache held in this process: a dict with expiry times and optional LRU bound.
+
+``memory://?max_entries=N`` bounds the cache to N entries: setting a new key
+beyond that evicts the least recently used one (a read counts as a use).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from typing import Any
+
+from ...core.caching import not_an_integer
+from ...core.entities import loads
+from ...errors import ConfigError, StorageError, ValidationError
+from ..backends.memory import AsyncMemoryBackend
+from .base import AsyncCache
+
+__all__ = ["AsyncMemoryCache"]
+
+
+def _max_entries(backend: AsyncMemoryBackend) -> int | None:
+    raw = backend.config.options.get("max_entries")
+    if raw is None or raw == "":
+        return None
+    try:
+        n = int(str(raw))
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ConfigError(f"max_entries must be a positive integer, got {raw!r}")
+    return n
+
+
+class AsyncMemoryCache(AsyncCache):
+    """``ds.cache`` on ``memory://`` (see the module docstring)."""
+
+    def __init__(self, backend: AsyncMemoryBackend) -> None:
+        self.backend = backend
+        self.name = "memory"
+        self.max_entries = _max_entries(backend)
+        #: key -> (JSON text, expiry as unix time or None), least recently used first
+        self._data: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
+        self._lock = backend.lock
+
+    def _live(self, key: str, now: float) -> tuple[str, float | None] | None:
+        """The unexpired entry of *key* (dropping it if expired), marked as used."""
+        if self.backend._closed:
+            raise StorageError("the memory store was closed")
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[1] is not None and entry[1] <= now:
+            del self._data[key]
+            return None
+        if self.max_entries is not None:
+            self._data.move_to_end(key)
+        return entry
+
+    def _put(self, key: str, text: str, expires: float | None) -> None:
+        data = self._data
+        data[key] = (text, expires)
+        if self.max_entries is not None:
+            data.move_to_end(key)
+            while len(data) > self.max_entries:
+                data.popitem(last=False)
+
+    async def _get(self, key: str) -> Any:
+        with self._lock:
+            entry = self._live(key, time.time())
+        return loads(entry[0]) if entry is not None else None
+
+    async def _get_many(self, keys: list[str]) -> dict[str, Any]:
+        now = time.time()
+        with self._lock:
+            found = {k: e for k in keys if (e := self._live(k, now)) is not None}
+        return {k: loads(e[0]) for k, e in found.items()}
+
+    async def _set_many(self, items: list[tuple[str, str]], ttl: float | None) -> None:
+        if self.backend._closed:
+            raise StorageError("the memory store was closed")
+        expires = time.time() + ttl if ttl is not None else None
+        with self._lock:
+            for key, text in items:
+                self._put(key, text, expires)
+
+    async def _delete(self, key: str) -> bool:
+        with self._lock:
+            found = self._live(key, time.time()) is not None
+            self._data.pop(key, None)
+        return found
+
+    async def _exists(self, key: str) -> bool:
+        with self._lock:
+            return self._live(key, time.time()) is not None
+
+    async def _incr(self, key: str, amount: int) -> int:
+        with self._lock:
+            entry = self._live(key, time.time())
+            if entry is None:
+                value, expires = 0, None
+            else:
+                value, expires = loads(entry[0]), entry[1]
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise not_an_integer(key)
+            total = value + amount
+            if not -(2**63) <= total < 2**63:
+                raise ValidationError(f"incr of cache key {key!r} overflows 64 bits")
+            self._put(key, str(total), expires)
+        return total
+
+    async def _ttl(self, key: str) -> float | None:
+        now = time.time()
+        with self._lock:
+            entry = self._live(key, now)
+        if entry is None:
+            return None
+        return math.inf if entry[1] is None else max(0.0, entry[1] - now)
+
+    async def _clear(self, prefix: str | None) -> int:
+        with self._lock:
+            if prefix is None:
+                n = len(self._data)
+                self._data.clear()
+                return n
+            doomed = [k for k in self._data if k.startswith(prefix)]
+            for k in doomed:
+                del self._data[k]
+            return len(doomed)
+
+    async def _purge_expired(self, limit: int) -> int:
+        now = time.time()
+        with self._lock:
+            doomed = [k for k, (_, e) in self._data.items() if e is not None and e <= now][:limit]
+            for k in doomed:
+                del self._data[k]
+        return len(doomed)

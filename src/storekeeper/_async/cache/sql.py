@@ -1,0 +1,148 @@
+"""The cache in the ``sk_cache`` table of SQLite, PostgreSQL and MySQL.
+
+A read returns nothing for an expired row and deletes it; every
+:data:`PURGE_EVERY` writes, the cache also deletes a bounded batch of expired
+rows (:meth:`purge_expired`), so storage never grows with dead entries.
+Inside ``ds.transaction()`` the cache's writes join the transaction.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from ...core.caching import not_an_integer
+from ...core.entities import loads
+from ...errors import DuplicateError, ValidationError
+from ...sql.cache import cache_sql
+from ..backends.base import AsyncSQLBackend
+from .base import AsyncCache
+
+__all__ = ["AsyncSQLCache"]
+
+#: writes between two automatic purges of expired rows
+PURGE_EVERY = 1024
+#: rows one automatic purge deletes at most
+PURGE_AUTO_LIMIT = 256
+#: rows per multi-row upsert of set_many
+SET_CHUNK = 500
+#: attempts of incr when another writer creates the same key at the same moment
+INCR_ATTEMPTS = 5
+
+
+class AsyncSQLCache(AsyncCache):
+    """``ds.cache`` on a SQL store (see the module docstring)."""
+
+    def __init__(self, backend: AsyncSQLBackend) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.sql = cache_sql(backend.dialect.name)
+        self._writes = 0
+
+    async def _get(self, key: str) -> Any:
+        row = await self.backend.fetchone(self.sql.get, (key,))
+        if row is None:
+            return None
+        expires = row[1]
+        if expires is not None and expires <= time.time():
+            await self.backend.execute(self.sql.delete_expired, (key, time.time()))
+            return None
+        return loads(row[0])
+
+    async def _get_many(self, keys: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        now = time.time()
+        expired = False
+        for start in range(0, len(keys), SET_CHUNK):
+            chunk = keys[start : start + SET_CHUNK]
+            for k, value, expires in await self.backend.fetchall(self.sql.get_many(len(chunk)), chunk):
+                if expires is not None and expires <= now:
+                    expired = True
+                    continue
+                out[k.decode() if isinstance(k, bytes) else k] = loads(value)
+        if expired:
+            await self._purge_expired(PURGE_AUTO_LIMIT)
+        return out
+
+    async def _set_many(self, items: list[tuple[str, str]], ttl: float | None) -> None:
+        expires = time.time() + ttl if ttl is not None else None
+        b = self.backend
+        if len(items) == 1:
+            key, text = items[0]
+            await b.execute(self.sql.upsert(1), (key, text, expires))
+        else:
+            async with b.transaction():
+                for start in range(0, len(items), SET_CHUNK):
+                    chunk = items[start : start + SET_CHUNK]
+                    params: list[Any] = []
+                    for key, text in chunk:
+                        params += (key, text, expires)
+                    await b.execute(self.sql.upsert(len(chunk)), params)
+        self._writes += len(items)
+        if self._writes >= PURGE_EVERY:
+            self._writes = 0
+            await self._purge_expired(PURGE_AUTO_LIMIT)
+
+    async def _delete(self, key: str) -> bool:
+        now = time.time()
+        if await self.backend.execute(self.sql.delete_live, (key, now)):
+            return True
+        await self.backend.execute(self.sql.delete_expired, (key, now))
+        return False
+
+    async def _exists(self, key: str) -> bool:
+        row = await self.backend.fetchone(self.sql.ttl, (key,))
+        return row is not None and (row[0] is None or row[0] > time.time())
+
+    async def _incr(self, key: str, amount: int) -> int:
+        b = self.backend
+        attempt = 0
+        while True:
+            try:
+                async with b.transaction():
+                    row = await b.fetchone(self.sql.for_update, (key,))
+                    now = time.time()
+                    if row is None or (row[1] is not None and row[1] <= now):
+                        value, expires = 0, None
+                        if row is not None:
+                            await b.execute(self.sql.delete_expired, (key, now))
+                    else:
+                        value, expires = loads(row[0]), row[1]
+                        if isinstance(value, bool) or not isinstance(value, int):
+                            raise not_an_integer(key)
+                    total = value + amount
+                    if not -(2**63) <= total < 2**63:
+                        raise ValidationError(f"incr of cache key {key!r} overflows 64 bits")
+                    # a missing key is inserted plainly: a concurrent creator makes it
+                    # collide (DuplicateError) and the increment runs again on its row
+                    if row is None:
+                        await b.execute(
+                            "INSERT INTO sk_cache (cache_key, cache_value, expires_at) VALUES "
+                            + ("(?, ?, ?)" if b.dialect.name == "sqlite" else "(%s, %s, %s)"),
+                            (key, str(total), expires),
+                        )
+                    else:
+                        await b.execute(self.sql.upsert(1), (key, str(total), expires))
+                return total
+            except DuplicateError:
+                attempt += 1
+                if attempt >= INCR_ATTEMPTS:
+                    raise
+
+    async def _ttl(self, key: str) -> float | None:
+        row = await self.backend.fetchone(self.sql.ttl, (key,))
+        if row is None:
+            return None
+        if row[0] is None:
+            return math.inf
+        left = float(row[0]) - time.time()
+        return left if left > 0 else None
+
+    async def _clear(self, prefix: str | None) -> int:
+        if prefix is None:
+            return await self.backend.execute(self.sql.clear_all)
+        return await self.backend.execute(self.sql.clear_prefix, (prefix, prefix))
+
+    async def _purge_expired(self, limit: int) -> int:
+        return await self.backend.execute(self.sql.purge_expired, (time.time(), limit))
