@@ -19,8 +19,8 @@ from ._sync.store import DataStore
 from .config import BackendType, DatabaseConfig, load_environment_config, redact
 from .core.entities import Entity, new_id
 from .core.filters import OPERATORS, QueryFilter, SortOrder
-from .core.records import Message, QueueStats
 from .core.paging import Page, PaginatedResult, Pagination
+from .core.records import Message, QueueStats
 from .errors import (
     ConfigError,
     ConflictError,

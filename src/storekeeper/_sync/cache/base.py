@@ -15,7 +15,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ...core.caching import check_amount, check_key, check_keys, check_prefix, check_ttl, encode_value
+from ...core.caching import (
+    check_amount,
+    check_key,
+    check_keys,
+    check_prefix,
+    check_ttl,
+    encode_value,
+)
 from ...errors import ValidationError
 
 __all__ = ["Cache"]
