@@ -11,7 +11,9 @@ tokens for what differs between databases, then rendered per dialect:
 - ``{seq}`` / ``{key}``: push order and row key (SQLite: the rowid);
 - ``{json:x}``: parameter ``x`` stored into a JSON column; ``{text:c}``: a
   JSON column read back as text, so the client decodes exactly what was stored;
-- ``{skip}``: ``FOR UPDATE SKIP LOCKED`` where the database has it.
+- ``{skip}``: ``FOR UPDATE SKIP LOCKED`` where the database has it;
+- ``{next}``: pins the claim to the push-order index, so it walks ready
+  messages in order instead of sorting all of them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ _TOKENS: dict[str, dict[str, str]] = {
         "json": ":{0}",
         "text": "{0}",
         "skip": "",
+        "next": " INDEXED BY idx_port_messages_next",
     },
     "postgresql": {
         "now": "now()",
@@ -51,6 +54,7 @@ _TOKENS: dict[str, dict[str, str]] = {
         "json": "CAST(:{0} AS jsonb)",
         "text": "CAST({0} AS text)",
         "skip": "FOR UPDATE SKIP LOCKED",
+        "next": "",
     },
     "mysql": {
         "now": "UTC_TIMESTAMP(6)",
@@ -61,6 +65,7 @@ _TOKENS: dict[str, dict[str, str]] = {
         "json": ":{0}",
         "text": "{0}",
         "skip": "FOR UPDATE SKIP LOCKED",
+        "next": " FORCE INDEX (idx_port_messages_next)",
     },
 }
 
@@ -84,7 +89,7 @@ _INSERT_ROW = (
 )
 
 _CLAIM_WHERE = (
-    "SELECT {key} FROM port_messages WHERE port_name = :q AND status = 'pending' "
+    "SELECT {key} FROM port_messages{next} WHERE port_name = :q AND status = 'pending' "
     "AND visible_at <= {now} ORDER BY {seq} LIMIT :n {skip}"
 )
 
@@ -202,10 +207,14 @@ def queue_sql(dialect: str) -> QueueSQL:
         return render(dialect, t)
 
     def claim(pop: bool) -> str:
-        return r(
-            f"UPDATE port_messages SET {_claim_set(pop)} WHERE {{key}} IN ({_CLAIM_WHERE}) "
-            f"RETURNING {COLS}, {{seq}}"
+        # PostgreSQL may run an IN (subquery) once per outer row, and with SKIP
+        # LOCKED each run finds other rows: ANY(ARRAY(…)) runs it exactly once
+        where = (
+            f"id = ANY(ARRAY({_CLAIM_WHERE}))"
+            if dialect == "postgresql"
+            else f"{{key}} IN ({_CLAIM_WHERE})"
         )
+        return r(f"UPDATE port_messages SET {_claim_set(pop)} WHERE {where} RETURNING {COLS}, {{seq}}")
 
     if dialect == "postgresql":
         next_due = (
@@ -227,7 +236,7 @@ def queue_sql(dialect: str) -> QueueSQL:
         claim_lease=claim(False) if dialect != "mysql" else "",
         claim_pop=claim(True) if dialect != "mysql" else "",
         select_claim=r(
-            f"SELECT {COLS}, seq, UTC_TIMESTAMP(6) FROM port_messages WHERE port_name = :q "
+            f"SELECT {COLS}, seq, UTC_TIMESTAMP(6) FROM port_messages{{next}} WHERE port_name = :q "
             "AND status = 'pending' AND visible_at <= {now} ORDER BY seq LIMIT :n {skip}"
         )
         if dialect == "mysql"

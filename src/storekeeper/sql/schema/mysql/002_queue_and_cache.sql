@@ -10,8 +10,7 @@ ALTER TABLE port_messages
     ADD COLUMN visible_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     ADD COLUMN lease_token VARCHAR(64) NULL,
     DROP INDEX idx_port_messages_claim,
-    ADD INDEX idx_port_messages_next (port_name, status, seq),
-    ADD INDEX idx_port_messages_due (port_name, status, visible_at);
+    ADD INDEX idx_port_messages_next (port_name, status, seq);
 
 CREATE TABLE IF NOT EXISTS sk_cache (
     cache_key VARBINARY(2048) NOT NULL PRIMARY KEY,

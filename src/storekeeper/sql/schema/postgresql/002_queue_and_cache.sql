@@ -8,7 +8,6 @@ ALTER TABLE port_messages ADD COLUMN IF NOT EXISTS seq BIGSERIAL;
 ALTER TABLE port_messages ADD COLUMN IF NOT EXISTS visible_at TIMESTAMPTZ NOT NULL DEFAULT now();
 ALTER TABLE port_messages ADD COLUMN IF NOT EXISTS lease_token TEXT;
 CREATE INDEX IF NOT EXISTS idx_port_messages_next ON port_messages (port_name, status, seq);
-CREATE INDEX IF NOT EXISTS idx_port_messages_due ON port_messages (port_name, status, visible_at);
 
 CREATE TABLE IF NOT EXISTS sk_cache (
     cache_key TEXT COLLATE "C" NOT NULL PRIMARY KEY,
