@@ -6,7 +6,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..config import BackendType, DatabaseConfig, load_environment_config
 from ..core.entities import EntityCodec
@@ -19,13 +19,15 @@ from .repository.base import AsyncRepository, check_collection, check_fields
 from .repository.memory import AsyncMemoryRepository
 from .repository.sql import AsyncSQLRepository
 
+if TYPE_CHECKING:
+    from .backends.redis import AsyncRedisBackend
+
 __all__ = ["DEFAULT_URL", "AsyncDataStore"]
 
 T = TypeVar("T")
 
 DEFAULT_URL = "sqlite:///./data/storekeeper.db"
 
-AnyBackend = AsyncSQLBackend | AsyncMemoryBackend
 
 
 def resolve_config(url: str | DatabaseConfig | None, overrides: dict[str, Any]) -> DatabaseConfig:
@@ -38,7 +40,7 @@ def resolve_config(url: str | DatabaseConfig | None, overrides: dict[str, Any]) 
     return DatabaseConfig.from_url(url, **overrides)
 
 
-def make_backend(config: DatabaseConfig) -> AnyBackend:
+def make_backend(config: DatabaseConfig) -> AsyncSQLBackend | AsyncMemoryBackend | AsyncRedisBackend:
     """The backend for *config*; nothing connects until first use."""
     kind = config.database_type
     if kind == BackendType.MEMORY:
@@ -55,9 +57,13 @@ def make_backend(config: DatabaseConfig) -> AnyBackend:
         from .backends.mysql import AsyncMySQLBackend
 
         return AsyncMySQLBackend(config)
+    if kind == BackendType.REDIS:
+        from .backends.redis import AsyncRedisBackend
+
+        return AsyncRedisBackend(config)
     raise UnsupportedOperation(
-        f"backend {kind.value!r} does not offer repositories; use memory, sqlite, postgresql or "
-        f"mysql as the store URL ({kind.value} can serve queue_url / cache_url)"
+        f"backend {kind.value!r} is not available yet; use memory, sqlite, postgresql or "
+        "mysql as the store URL"
     )
 
 
@@ -90,7 +96,9 @@ class AsyncDataStore:
         self.config = resolve_config(url, overrides)
         self.queue_config = resolve_config(queue_url, {}) if queue_url is not None else self.config
         self.cache_config = resolve_config(cache_url, {}) if cache_url is not None else self.config
-        self._backend: AnyBackend = make_backend(self.config)
+        self._backend: AsyncSQLBackend | AsyncMemoryBackend | AsyncRedisBackend = make_backend(
+            self.config
+        )
         #: backends of queue_url / cache_url other than the store's, by URL (shared)
         self._side: dict[str, Any] = {}
         self._repos: dict[tuple[Any, ...], AsyncRepository[Any]] = {}
@@ -113,7 +121,7 @@ class AsyncDataStore:
         return self._backend.name
 
     @property
-    def backend(self) -> AnyBackend:
+    def backend(self) -> AsyncSQLBackend | AsyncMemoryBackend | AsyncRedisBackend:
         return self._backend
 
     @overload
@@ -164,8 +172,13 @@ class AsyncDataStore:
         b = self._backend
         if isinstance(b, AsyncMemoryBackend):
             repo = AsyncMemoryRepository(b, codec, name, idx, sf)
-        else:
+        elif isinstance(b, AsyncSQLBackend):
             repo = AsyncSQLRepository(b, codec, name, idx, sf)
+        else:
+            raise UnsupportedOperation(
+                f"{b.name} does not offer repositories: open the store on memory, sqlite, "
+                f"postgresql or mysql and pass {b.name} as queue_url / cache_url"
+            )
         self._repos[key] = repo
         return repo
 
@@ -178,18 +191,12 @@ class AsyncDataStore:
         key = config.to_url()
         backend = self._side.get(key)
         if backend is None:
-            if config.database_type == BackendType.REDIS:
-                from .backends.redis import AsyncRedisBackend
-
-                backend = AsyncRedisBackend(config)
-            elif config.database_type == BackendType.MONGODB:
+            if config.database_type == BackendType.MONGODB:
                 raise UnsupportedOperation(
                     f"mongodb does not offer the {capability}; use redis, memory, sqlite, "
                     "postgresql or mysql"
                 )
-            else:
-                backend = make_backend(config)
-            self._side[key] = backend
+            backend = self._side[key] = make_backend(config)
         return backend
 
     @property
@@ -238,9 +245,13 @@ class AsyncDataStore:
     async def transaction(self) -> AsyncIterator[None]:
         """Commit on success, roll back on exception; nested calls are savepoints.
 
-        Every repository of this store used inside takes part.
+        Every repository of this store used inside takes part, and so do
+        queue pushes and cache writes when they live on the same database.
         """
-        async with self._backend.transaction():
+        b = self._backend
+        if not isinstance(b, AsyncSQLBackend | AsyncMemoryBackend):
+            raise UnsupportedOperation(f"{b.name} does not offer transactions")
+        async with b.transaction():
             yield
 
     async def open(self) -> None:
@@ -248,8 +259,14 @@ class AsyncDataStore:
         await self._backend.open()
 
     async def ping(self) -> bool:
-        """True when the backend answers; :class:`DatabaseConnectionError` when it is down."""
-        return await self._backend.ping()
+        """True when the backend (and any queue/cache backend in use) answers.
+
+        :class:`DatabaseConnectionError` when one is down.
+        """
+        ok = await self._backend.ping()
+        for side in list(self._side.values()):
+            ok = await side.ping() and ok
+        return ok
 
     async def close(self) -> None:
         """Close every connection (queue and cache backends too). The store cannot be used afterwards."""

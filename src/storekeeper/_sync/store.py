@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..config import BackendType, DatabaseConfig, load_environment_config
 from ..core.entities import EntityCodec
@@ -21,13 +21,15 @@ from .repository.base import Repository, check_collection, check_fields
 from .repository.memory import MemoryRepository
 from .repository.sql import SQLRepository
 
+if TYPE_CHECKING:
+    from .backends.redis import RedisBackend
+
 __all__ = ["DEFAULT_URL", "DataStore"]
 
 T = TypeVar("T")
 
 DEFAULT_URL = "sqlite:///./data/storekeeper.db"
 
-AnyBackend = SQLBackend | MemoryBackend
 
 
 def resolve_config(url: str | DatabaseConfig | None, overrides: dict[str, Any]) -> DatabaseConfig:
@@ -40,7 +42,7 @@ def resolve_config(url: str | DatabaseConfig | None, overrides: dict[str, Any]) 
     return DatabaseConfig.from_url(url, **overrides)
 
 
-def make_backend(config: DatabaseConfig) -> AnyBackend:
+def make_backend(config: DatabaseConfig) -> SQLBackend | MemoryBackend | RedisBackend:
     """The backend for *config*; nothing connects until first use."""
     kind = config.database_type
     if kind == BackendType.MEMORY:
@@ -57,9 +59,13 @@ def make_backend(config: DatabaseConfig) -> AnyBackend:
         from .backends.mysql import MySQLBackend
 
         return MySQLBackend(config)
+    if kind == BackendType.REDIS:
+        from .backends.redis import RedisBackend
+
+        return RedisBackend(config)
     raise UnsupportedOperation(
-        f"backend {kind.value!r} does not offer repositories; use memory, sqlite, postgresql or "
-        f"mysql as the store URL ({kind.value} can serve queue_url / cache_url)"
+        f"backend {kind.value!r} is not available yet; use memory, sqlite, postgresql or "
+        "mysql as the store URL"
     )
 
 
@@ -92,7 +98,9 @@ class DataStore:
         self.config = resolve_config(url, overrides)
         self.queue_config = resolve_config(queue_url, {}) if queue_url is not None else self.config
         self.cache_config = resolve_config(cache_url, {}) if cache_url is not None else self.config
-        self._backend: AnyBackend = make_backend(self.config)
+        self._backend: SQLBackend | MemoryBackend | RedisBackend = make_backend(
+            self.config
+        )
         #: backends of queue_url / cache_url other than the store's, by URL (shared)
         self._side: dict[str, Any] = {}
         self._repos: dict[tuple[Any, ...], Repository[Any]] = {}
@@ -115,7 +123,7 @@ class DataStore:
         return self._backend.name
 
     @property
-    def backend(self) -> AnyBackend:
+    def backend(self) -> SQLBackend | MemoryBackend | RedisBackend:
         return self._backend
 
     @overload
@@ -166,8 +174,13 @@ class DataStore:
         b = self._backend
         if isinstance(b, MemoryBackend):
             repo = MemoryRepository(b, codec, name, idx, sf)
-        else:
+        elif isinstance(b, SQLBackend):
             repo = SQLRepository(b, codec, name, idx, sf)
+        else:
+            raise UnsupportedOperation(
+                f"{b.name} does not offer repositories: open the store on memory, sqlite, "
+                f"postgresql or mysql and pass {b.name} as queue_url / cache_url"
+            )
         self._repos[key] = repo
         return repo
 
@@ -180,18 +193,12 @@ class DataStore:
         key = config.to_url()
         backend = self._side.get(key)
         if backend is None:
-            if config.database_type == BackendType.REDIS:
-                from .backends.redis import RedisBackend
-
-                backend = RedisBackend(config)
-            elif config.database_type == BackendType.MONGODB:
+            if config.database_type == BackendType.MONGODB:
                 raise UnsupportedOperation(
                     f"mongodb does not offer the {capability}; use redis, memory, sqlite, "
                     "postgresql or mysql"
                 )
-            else:
-                backend = make_backend(config)
-            self._side[key] = backend
+            backend = self._side[key] = make_backend(config)
         return backend
 
     @property
@@ -240,9 +247,13 @@ class DataStore:
     def transaction(self) -> Iterator[None]:
         """Commit on success, roll back on exception; nested calls are savepoints.
 
-        Every repository of this store used inside takes part.
+        Every repository of this store used inside takes part, and so do
+        queue pushes and cache writes when they live on the same database.
         """
-        with self._backend.transaction():
+        b = self._backend
+        if not isinstance(b, SQLBackend | MemoryBackend):
+            raise UnsupportedOperation(f"{b.name} does not offer transactions")
+        with b.transaction():
             yield
 
     def open(self) -> None:
@@ -250,8 +261,14 @@ class DataStore:
         self._backend.open()
 
     def ping(self) -> bool:
-        """True when the backend answers; :class:`DatabaseConnectionError` when it is down."""
-        return self._backend.ping()
+        """True when the backend (and any queue/cache backend in use) answers.
+
+        :class:`DatabaseConnectionError` when one is down.
+        """
+        ok = self._backend.ping()
+        for side in list(self._side.values()):
+            ok = side.ping() and ok
+        return ok
 
     def close(self) -> None:
         """Close every connection (queue and cache backends too). The store cannot be used afterwards."""
