@@ -144,8 +144,18 @@ def test_an_unopenable_sqlite_path() -> None:
 
 
 def test_backends_without_repositories_say_so() -> None:
-    with pytest.raises(UnsupportedOperation, match="redis"):
-        DataStore("redis://127.0.0.1:6379/0")
+    # a Redis store serves queue and cache (seed 003); nothing connects to build it
+    ds = DataStore("redis://127.0.0.1:1/0")
+    with pytest.raises(UnsupportedOperation, match="redis does not offer repositories"):
+        ds.repository(dict, "docs")
+    with pytest.raises(UnsupportedOperation, match="redis does not offer transactions"):
+        with ds.transaction():
+            pass
+    ds.close()
+    with pytest.raises(UnsupportedOperation, match="mongodb"):
+        DataStore("mongodb://127.0.0.1/db")
+    with pytest.raises(UnsupportedOperation, match="mongodb does not offer the queue"):
+        _ = DataStore("memory://", queue_url="mongodb://127.0.0.1/db").queue
     with pytest.raises(ConfigError):
         DataStore("oracle://x/y")
 
