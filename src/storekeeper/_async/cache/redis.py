@@ -1,0 +1,117 @@
+"""The cache on Redis: one string key per entry, ``{prefix}cache:{key}``.
+
+Values are stored as the JSON text the base class encoded and decoded with
+orjson on the way out. TTLs are Redis expiries (``SET … PX``), so Redis never
+returns an expired key and reclaims their memory itself: :meth:`purge_expired`
+has nothing to do and returns 0.
+
+Every call is one round trip: GET, MGET, SET (or MSET, or SETs inside one
+MULTI/EXEC when several keys share a TTL), DEL, EXISTS, INCRBY (which keeps
+the key's TTL), PTTL. :meth:`clear` walks the keys with SCAN (glob characters
+of the prefix escaped) and UNLINKs them in batches, so it never blocks the
+server on a big cache.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from ...core.caching import not_an_integer
+from ...core.entities import loads
+from ...errors import StorageError
+from ..backends.redis import AsyncRedisBackend
+from .base import AsyncCache
+
+__all__ = ["AsyncRedisCache"]
+
+#: keys one SCAN step asks for (and at most one UNLINK deletes)
+SCAN_COUNT = 1000
+
+_GLOB_RE = re.compile(r"([\\*?\[\]])")
+
+
+def _escape_glob(text: str) -> str:
+    """*text* matched literally by a SCAN ``MATCH`` pattern."""
+    return _GLOB_RE.sub(r"\\\1", text)
+
+
+def _px(ttl: float) -> int:
+    """A TTL in seconds as whole milliseconds, never rounded down to no TTL at all."""
+    return max(1, math.ceil(ttl * 1000))
+
+
+class AsyncRedisCache(AsyncCache):
+    """``ds.cache`` on Redis (see the module docstring)."""
+
+    def __init__(self, backend: AsyncRedisBackend) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self._k = backend.prefix + "cache:"
+
+    async def _get(self, key: str) -> Any:
+        raw = await self.backend.execute("GET", self._k + key)
+        return loads(raw) if raw is not None else None
+
+    async def _get_many(self, keys: list[str]) -> dict[str, Any]:
+        k = self._k
+        raws = await self.backend.execute("MGET", *[k + key for key in keys])
+        return {key: loads(raw) for key, raw in zip(keys, raws, strict=True) if raw is not None}
+
+    async def _set_many(self, items: list[tuple[str, str]], ttl: float | None) -> None:
+        k = self._k
+        if len(items) == 1:
+            key, value = items[0]
+            if ttl is None:
+                await self.backend.execute("SET", k + key, value)
+            else:
+                await self.backend.execute("SET", k + key, value, "PX", _px(ttl))
+        elif ttl is None:
+            args: list[str] = []
+            for key, value in items:
+                args += (k + key, value)
+            await self.backend.execute("MSET", *args)
+        else:
+            px = _px(ttl)
+            await self.backend.transaction([("SET", k + key, value, "PX", px) for key, value in items])
+
+    async def _delete(self, key: str) -> bool:
+        return bool(await self.backend.execute("DEL", self._k + key))
+
+    async def _exists(self, key: str) -> bool:
+        return bool(await self.backend.execute("EXISTS", self._k + key))
+
+    async def _incr(self, key: str, amount: int) -> int:
+        try:
+            n: int = await self.backend.execute("INCRBY", self._k + key, amount)
+        except StorageError as exc:
+            text = str(exc)
+            if "not an integer" in text or "overflow" in text:
+                raise not_an_integer(key) from None
+            raise
+        return n
+
+    async def _ttl(self, key: str) -> float | None:
+        ms: int = await self.backend.execute("PTTL", self._k + key)
+        if ms == -2:
+            return None
+        if ms == -1:
+            return math.inf
+        return ms / 1000
+
+    async def _clear(self, prefix: str | None) -> int:
+        pattern = _escape_glob(self._k + (prefix or "")) + "*"
+        b = self.backend
+        total = 0
+        cursor = b"0"
+        while True:
+            cursor, keys = await b.execute("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT)
+            if keys:
+                total += int(await b.execute("UNLINK", *keys))
+            if cursor == b"0":
+                return total
+
+    async def _purge_expired(self, limit: int) -> int:
+        # Redis expires keys itself (lazily on access and by its active expiry cycle)
+        return 0
