@@ -50,7 +50,7 @@ _TOKENS: dict[str, dict[str, str]] = {
         "ts": "now()",
         "after": "(now() + make_interval(secs => :{0}))",
         "seq": "seq",
-        "key": "id",
+        "key": "ctid",
         "json": "CAST(:{0} AS jsonb)",
         "text": "CAST({0} AS text)",
         "skip": "FOR UPDATE SKIP LOCKED",
@@ -208,9 +208,12 @@ def queue_sql(dialect: str) -> QueueSQL:
 
     def claim(pop: bool) -> str:
         # PostgreSQL may run an IN (subquery) once per outer row, and with SKIP
-        # LOCKED each run finds other rows: ANY(ARRAY(…)) runs it exactly once
+        # LOCKED each run finds other rows: ANY(ARRAY(…)) runs it exactly once.
+        # It returns the rows' ctids, which the locks keep still until the
+        # update: a TID scan, whatever the planner's statistics say (on a
+        # table analyzed while empty, an id lookup could become a full scan)
         where = (
-            f"id = ANY(ARRAY({_CLAIM_WHERE}))"
+            f"ctid = ANY(ARRAY({_CLAIM_WHERE}))"
             if dialect == "postgresql"
             else f"{{key}} IN ({_CLAIM_WHERE})"
         )

@@ -33,6 +33,7 @@ import hashlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,6 +53,9 @@ logger = logging.getLogger("storekeeper")
 #: the longest one retry of pool exhaustion sleeps (the whole wait is bounded
 #: by ``connection_timeout``)
 _POOL_WAIT_MAX = 0.02
+
+#: an idle connection older than this is checked before it serves again
+_IDLE_CHECK_S = 5.0
 
 #: how long a consumer sleeps instead of blocking when every connection of the
 #: blocking pool is taken by other waiting consumers
@@ -114,6 +118,8 @@ class RedisBackend:
         self._pool: Any = None
         self._wait_pool: Any = None
         self._client: Any = None
+        #: (connection, when it was last used): connections this backend holds idle
+        self._idle: deque[tuple[Any, float]] = deque()
         self._lock = rt.Lock()
         self._closed = False
 
@@ -276,32 +282,75 @@ class RedisBackend:
 
         The one path of every queue and cache command: redis-py errors become
         storekeeper errors here (``NOSCRIPT`` alone is passed through, for
-        :meth:`eval`). It talks to a pooled connection directly, skipping
-        redis-py's per-command bookkeeping (reply callbacks, retries, metrics);
-        when every connection is busy it waits for one, as a blocking pool
-        would (the plain pool is the faster one while there are enough).
+        :meth:`eval`). Connections taken from the pool stay with this backend
+        in a deque of idle ones, so a command costs one pop and one append
+        instead of redis-py's per-command pool bookkeeping (which cost more
+        than the command's round trip); the pool still bounds how many exist.
+        A connection idle for a while is checked before it is used again, and
+        one that failed is closed, so no late reply can reach another command.
         """
+        try:
+            conn, used = self._idle.pop()
+        except IndexError:
+            conn = self._checkout()
+        else:
+            if time.monotonic() - used > _IDLE_CHECK_S and not self._healthy(conn):
+                self._drop(conn)
+                conn = self._checkout()
+        try:
+            conn.send_command(*args)
+            reply = conn.read_response()
+        except redis_errors.ResponseError as exc:
+            # an error reply: the connection itself is fine
+            self._idle.append((conn, time.monotonic()))
+            if isinstance(exc, redis_errors.NoScriptError):
+                raise  # eval loads the script and runs it again
+            raise self.error(exc) from None
+        except BaseException as exc:
+            self._drop(conn)
+            if isinstance(exc, redis_errors.RedisError | OSError):
+                raise self.error(exc) from None
+            raise
+        self._idle.append((conn, time.monotonic()))
+        return reply
+
+    def _checkout(self) -> Any:
+        """A connection of the pool's, kept by this backend from now on."""
         pool = self._pool or self._open()
         deadline: float | None = None
         while True:
             try:
                 conn = pool.get_connection()
+                # the pool may have been closed while this waited for it
+                if self._closed:
+                    pool.release(conn)
+                    raise StorageError("the redis store was closed")
+                return conn
             except redis_errors.MaxConnectionsError:
-                deadline = self._exhausted(deadline)
-                continue
+                try:
+                    return self._idle.pop()[0]  # one came back meanwhile
+                except IndexError:
+                    deadline = self._exhausted(deadline)
             except redis_errors.RedisError as exc:
                 raise self.error(exc) from None
-            try:
-                # on a failure while sending or reading, redis-py closes the
-                # connection, so no late reply can reach the next command
-                conn.send_command(*args)
-                return conn.read_response()
-            except redis_errors.NoScriptError:
-                raise  # eval loads the script and runs it again
-            except redis_errors.RedisError as exc:
-                raise self.error(exc) from None
-            finally:
-                pool.release(conn)
+
+    @staticmethod
+    def _healthy(conn: Any) -> bool:
+        """False when an idle connection was closed by the server (or holds stray data)."""
+        try:
+            return not conn.can_read_destructive()
+        except (redis_errors.RedisError, OSError):
+            return False
+
+    def _drop(self, conn: Any) -> None:
+        """Close *conn* and give its place back to the pool."""
+        try:
+            conn.disconnect()
+        except (redis_errors.RedisError, OSError):
+            pass
+        pool = self._pool
+        if pool is not None:
+            pool.release(conn)
 
     def eval(self, script: LuaScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run *script* by SHA, loading it first if the server does not know it."""
@@ -373,6 +422,9 @@ class RedisBackend:
         """Close both pools; later calls raise :class:`StorageError`. Idempotent."""
         self._closed = True
         self._client = None
+        idle, self._idle = self._idle, deque()
+        for conn, _ in idle:
+            self._drop(conn)
         pool, self._pool = self._pool, None
         wait, self._wait_pool = self._wait_pool, None
         for p in (pool, wait):

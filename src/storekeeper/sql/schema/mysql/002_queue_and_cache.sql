@@ -10,6 +10,7 @@ ALTER TABLE port_messages
     ADD COLUMN visible_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     ADD COLUMN lease_token VARCHAR(64) NULL,
     DROP INDEX idx_port_messages_claim,
+    DROP INDEX idx_port_messages_port,
     ADD INDEX idx_port_messages_next (port_name, status, seq);
 
 CREATE TABLE IF NOT EXISTS sk_cache (
