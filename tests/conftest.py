@@ -35,6 +35,31 @@ REQUIRE = os.environ.get("STOREKEEPER_REQUIRE_SERVICES", "") not in ("", "0", "f
 
 SQL_BACKENDS = ["sqlite", "postgresql", "mysql"]
 ALL_BACKENDS = ["memory", *SQL_BACKENDS]
+#: JSON values that must come back exactly (type included) from queues and cache
+JSON_SAMPLES: list[Any] = [
+    {"nested": {"deep": {"list": [1, 2, {"x": None, "y": [True, False]}]}}, "k": "v"},
+    [1, "a", None, [2, {"b": 3.25}]],
+    "ünïcødé ☃ 🚀 with 'quotes', \"doubles\" and \\ backslashes",
+    "",
+    "1",
+    "1.5",
+    "true",
+    "null",
+    2**53,
+    -(2**53),
+    0,
+    -7,
+    1.0,
+    0.1,
+    1e-300,
+    -2.5e300,
+    True,
+    False,
+    None,
+    {},
+    [],
+]
+
 #: the backends serving queues and cache (redis: ``queue_url``/``cache_url`` beside memory)
 QUEUE_BACKENDS = [*ALL_BACKENDS, "redis"]
 #: those shared between processes (every one but memory)

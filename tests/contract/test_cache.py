@@ -7,35 +7,23 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from typing import Any
 
 import pytest
-from conftest import LoopRunner, StoreHandle
+from conftest import (
+    JSON_SAMPLES,
+    SERVER_URLS,
+    LoopRunner,
+    StoreHandle,
+    need,
+    raw_redis,
+    with_query,
+)
 
 from storekeeper import SerializationError, ValidationError
 
-VALUES: list[Any] = [
-    {"nested": {"deep": {"list": [1, 2, {"x": None, "y": [True, False]}]}}, "k": "v"},
-    [1, "a", None, [2, {"b": 3.25}]],
-    "ünïcødé ☃ 🚀 with 'quotes', \"doubles\" and \\ backslashes",
-    "",
-    "1",
-    "1.5",
-    "true",
-    "null",
-    2**53,
-    -(2**53),
-    0,
-    -7,
-    1.0,
-    0.1,
-    1e-300,
-    -2.5e300,
-    True,
-    False,
-    {},
-    [],
-]
+VALUES: list[Any] = [v for v in JSON_SAMPLES if v is not None]  # None reads as "missing"
 
 
 def _ph(qk: Any) -> str:
@@ -350,6 +338,39 @@ def test_memory_cache_evicts_the_least_recently_used(api_kind: str) -> None:
             C.set(f"x{i}", i)
         assert C.get_many([f"x{i}" for i in range(10)]) == {"x7": 7, "x8": 8, "x9": 9}
     finally:
+        h.close()
+        if runner is not None:
+            runner.close()
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_redis_connection_closed_while_idle_is_replaced(api: str, monkeypatch: Any) -> None:
+    """A pooled connection the server dropped is noticed before use, not failed on."""
+    need("redis")
+    from storekeeper._async.backends import redis as async_backend
+    from storekeeper._sync.backends import redis as sync_backend
+
+    # check every idle connection, not only those idle for seconds
+    monkeypatch.setattr(async_backend, "_IDLE_CHECK_S", 0.0)
+    monkeypatch.setattr(sync_backend, "_IDLE_CHECK_S", 0.0)
+    prefix = f"t{uuid.uuid4().hex[:12]}:"
+    url = with_query(SERVER_URLS["redis"], prefix=prefix)
+    runner = LoopRunner() if api == "async" else None
+    h = StoreHandle("redis", api, "memory://", runner, cache_url=url)
+    raw = raw_redis()
+    try:
+        cache = h.store.cache
+        cache.set("k", {"v": 1})
+        backend = h.store.cache.backend
+        client_id = int(backend.execute("CLIENT", "ID"))
+        assert raw.client_kill_filter(_id=client_id) == 1
+        time.sleep(0.05)
+        assert cache.get("k") == {"v": 1}
+        assert cache.exists("k")
+    finally:
+        for key in raw.scan_iter(match=f"{prefix}*"):
+            raw.delete(key)
+        raw.close()
         h.close()
         if runner is not None:
             runner.close()

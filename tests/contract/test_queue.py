@@ -20,7 +20,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import SERVER_URLS, LoopRunner, StoreHandle, need, raw_redis, url_for, with_query
+from conftest import (
+    JSON_SAMPLES,
+    SERVER_URLS,
+    LoopRunner,
+    StoreHandle,
+    need,
+    raw_redis,
+    url_for,
+    with_query,
+)
 
 from storekeeper import (
     ConflictError,
@@ -149,25 +158,7 @@ def test_timeout_none_or_zero_does_not_wait(qk: Any) -> None:
 
 def test_data_round_trips_exactly(qk: Any) -> None:
     Q, q = qk.queue, qk.qname()
-    values: list[Any] = [
-        {"nested": {"deep": [1, 2, {"x": None, "y": [True, False]}]}, "k": "v"},
-        [1, "a", None, [2, {"b": 3.25}]],
-        "ünïcødé ☃ 🚀 with 'quotes', \"doubles\" and \\ backslashes",
-        "",
-        "1",
-        2**53,
-        -(2**53),
-        0,
-        1.0,
-        0.1,
-        1e-300,
-        -2.5e300,
-        True,
-        False,
-        None,
-        {},
-        [],
-    ]
+    values = JSON_SAMPLES
     Q.push_many(q, values)
     got = Q.receive_batch(q, len(values))
     assert len(got) == len(values)

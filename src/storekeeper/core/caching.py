@@ -8,9 +8,19 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ValidationError
-from .entities import dumps
+from .entities import dumps, loads
 
-__all__ = ["MAX_KEY", "MAX_TTL", "check_amount", "check_key", "check_keys", "check_ttl", "encode_value"]
+__all__ = [
+    "MAX_KEY",
+    "MAX_TTL",
+    "check_amount",
+    "check_key",
+    "check_keys",
+    "check_ttl",
+    "encode_value",
+    "incremented",
+    "not_an_integer",
+]
 
 #: longest key, in characters
 MAX_KEY = 512
@@ -72,3 +82,20 @@ def encode_value(value: Any) -> str:
 
 def not_an_integer(key: str) -> ValidationError:
     return ValidationError(f"cache key {key!r} does not hold an integer; incr needs one")
+
+
+def incremented(key: str, stored: str | None, amount: int) -> int:
+    """The value of *key* after ``incr``: its JSON text *stored* (None: missing) plus *amount*.
+
+    :class:`ValidationError` when it holds anything but an integer, or the sum
+    leaves the 64-bit range (where Redis stops too).
+    """
+    value = 0
+    if stored is not None:
+        value = loads(stored)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise not_an_integer(key)
+    total: int = value + amount
+    if not -(2**63) <= total < 2**63:
+        raise ValidationError(f"incr of cache key {key!r} overflows 64 bits")
+    return total

@@ -16,6 +16,7 @@ __all__ = ["CacheSQL", "cache_sql"]
 @dataclass(frozen=True)
 class CacheSQL:
     dialect: str
+    insert: str
     get: str
     delete_live: str
     delete_expired: str
@@ -75,6 +76,7 @@ def cache_sql(dialect: str) -> CacheSQL:
         clear_prefix = f"DELETE FROM sk_cache WHERE substr(cache_key, 1, length({p})) = {p}"
     return CacheSQL(
         dialect=dialect,
+        insert=f"INSERT INTO sk_cache (cache_key, cache_value, expires_at) VALUES ({p}, {p}, {p})",
         get=f"SELECT cache_value, expires_at FROM sk_cache WHERE cache_key = {p}",
         delete_live=(
             f"DELETE FROM sk_cache WHERE cache_key = {p} AND (expires_at IS NULL OR expires_at > {p})"

@@ -12,9 +12,9 @@ import math
 import time
 from typing import Any
 
-from ...core.caching import not_an_integer
+from ...core.caching import incremented
 from ...core.entities import loads
-from ...errors import DuplicateError, ValidationError
+from ...errors import DuplicateError
 from ...sql.cache import cache_sql
 from ..backends.base import AsyncSQLBackend
 from .base import AsyncCache
@@ -103,27 +103,17 @@ class AsyncSQLCache(AsyncCache):
                 async with b.transaction():
                     row = await b.fetchone(self.sql.for_update, (key,))
                     now = time.time()
-                    if row is None or (row[1] is not None and row[1] <= now):
-                        value, expires = 0, None
-                        if row is not None:
-                            await b.execute(self.sql.delete_expired, (key, now))
-                    else:
-                        value, expires = loads(row[0]), row[1]
-                        if isinstance(value, bool) or not isinstance(value, int):
-                            raise not_an_integer(key)
-                    total = value + amount
-                    if not -(2**63) <= total < 2**63:
-                        raise ValidationError(f"incr of cache key {key!r} overflows 64 bits")
+                    expires = None
+                    if row is not None and row[1] is not None and row[1] <= now:
+                        await b.execute(self.sql.delete_expired, (key, now))
+                        row = None
+                    if row is not None:
+                        expires = row[1]
+                    total = incremented(key, row[0] if row else None, amount)
                     # a missing key is inserted plainly: a concurrent creator makes it
                     # collide (DuplicateError) and the increment runs again on its row
-                    if row is None:
-                        await b.execute(
-                            "INSERT INTO sk_cache (cache_key, cache_value, expires_at) VALUES "
-                            + ("(?, ?, ?)" if b.dialect.name == "sqlite" else "(%s, %s, %s)"),
-                            (key, str(total), expires),
-                        )
-                    else:
-                        await b.execute(self.sql.upsert(1), (key, str(total), expires))
+                    sql = self.sql.insert if row is None else self.sql.upsert(1)
+                    await b.execute(sql, (key, str(total), expires))
                 return total
             except DuplicateError:
                 attempt += 1

@@ -336,9 +336,14 @@ class RedisBackend:
 
     @staticmethod
     def _healthy(conn: Any) -> bool:
-        """False when an idle connection was closed by the server (or holds stray data)."""
+        """False when an idle connection no longer answers (the server or a proxy closed it).
+
+        A PING, only for connections idle a while: cheaper than losing the
+        next command's reply, and it needs nothing of redis-py's internals.
+        """
         try:
-            return not conn.can_read_destructive()
+            conn.send_command("PING")
+            return bool(conn.read_response() == b"PONG")
         except (redis_errors.RedisError, OSError):
             return False
 

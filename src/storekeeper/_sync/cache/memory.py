@@ -13,9 +13,9 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from ...core.caching import not_an_integer
+from ...core.caching import incremented
 from ...core.entities import loads
-from ...errors import ConfigError, StorageError, ValidationError
+from ...errors import ConfigError, StorageError
 from ..backends.memory import MemoryBackend
 from .base import Cache
 
@@ -100,16 +100,8 @@ class MemoryCache(Cache):
     def _incr(self, key: str, amount: int) -> int:
         with self._lock:
             entry = self._live(key, time.time())
-            if entry is None:
-                value, expires = 0, None
-            else:
-                value, expires = loads(entry[0]), entry[1]
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise not_an_integer(key)
-            total = value + amount
-            if not -(2**63) <= total < 2**63:
-                raise ValidationError(f"incr of cache key {key!r} overflows 64 bits")
-            self._put(key, str(total), expires)
+            total = incremented(key, entry[0] if entry else None, amount)
+            self._put(key, str(total), entry[1] if entry else None)
         return total
 
     def _ttl(self, key: str) -> float | None:

@@ -1,0 +1,2067 @@
+#!/usr/bin/env python
+"""W5 queue and W6 cache: storekeeper against the raw drivers and peers, same process run.
+
+::
+
+    python bench/queues.py [--backends sqlite,postgresql,mysql,redis,memory] [--quick] [--workloads W5,W6]
+
+- **W5 queue**: push N small dict messages (one ``push`` each), then receive
+  and ack them all with one consumer; and push N, then drain them with 4
+  consumer *processes* (each with its own store or connection).
+- **W6 cache**: N ``cache.set(key, value, ttl=60)``, then N ``cache.get(key)``.
+
+Prints a Markdown report (throughput and ratios, ``pass``/``MISS`` beside each
+target) and writes it to ``bench/results/queues.md``. ``bench/README.md``
+describes the variants, the method and the targets.
+
+The raw-driver variants run the statements storekeeper runs: they are taken
+from storekeeper's own SQL modules (``storekeeper.sql.queue.queue_sql``,
+``storekeeper.sql.cache.cache_sql``), and the run records, once per backend,
+what storekeeper sends to its driver and what the raw loops send, and compares
+them ("Same-SQL check" in the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import importlib.metadata
+import inspect
+import multiprocessing as mp
+import os
+import platform
+import re
+import secrets
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import orjson
+
+from storekeeper import AsyncDataStore, DataStore, new_id
+from storekeeper.core.entities import utcnow_iso
+from storekeeper.sql.sqlite import PRAGMAS
+
+perf_counter = time.perf_counter
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUTPUT = HERE / "results" / "queues.md"
+
+WORKLOADS = ("W5", "W6")
+BACKENDS = ("sqlite", "postgresql", "mysql", "redis", "memory")
+DEFAULT_URLS = {
+    "postgresql": "postgresql://postgres@127.0.0.1:5432/test",
+    "mysql": "mysql://root@127.0.0.1:3306/test",
+    "redis": "redis://127.0.0.1:6379/14",
+}
+#: consumer processes of the W5 "4 consumers" column
+CONSUMERS = 4
+#: the lease every receive asks for (storekeeper's default)
+LEASE = 30.0
+#: the cache TTL of W6
+TTL = 60.0
+#: storekeeper's SQL queue reclaims expired leases at most this often (queue/sql.py
+#: REAP_INTERVAL); the raw loops run the same probe on the same schedule
+REAP_INTERVAL = 0.25
+#: storekeeper's SQL cache purges expired rows every this many writes (cache/sql.py)
+PURGE_EVERY = 1024
+PURGE_AUTO_LIMIT = 256
+
+
+# --- sizes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sizes:
+    n: int  # messages pushed / consumed, cache keys set / read
+    warm: int  # warm-up operations on the same queue or cache before the clock starts
+    cap_s: float  # one timed loop stops after this long (slow peers); rate over what was done
+    repeats: int  # runs per variant (best kept)
+
+
+FULL = Sizes(n=20_000, warm=1_000, cap_s=60.0, repeats=1)
+QUICK = Sizes(n=2_000, warm=200, cap_s=5.0, repeats=2)
+
+
+# --- data --------------------------------------------------------------------------------
+
+NODES = tuple(f"node_{i}" for i in range(16))
+
+
+def make_payloads(n: int) -> list[dict[str, Any]]:
+    """Small dict messages (about 90 bytes of JSON)."""
+    return [
+        {"task": "resize", "n": i, "node": NODES[i % 16], "attempt": 0, "tags": ["img", "fast"]}
+        for i in range(n)
+    ]
+
+
+def make_values(n: int) -> list[dict[str, Any]]:
+    """Small dict cache values (about 60 bytes of JSON)."""
+    return [{"rows": i, "node": NODES[i % 16], "ok": True, "ms": 12.5} for i in range(n)]
+
+
+# --- measurements ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    ops: int
+    seconds: float
+    capped: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.ops / self.seconds if self.seconds > 0 else float("inf")
+
+
+def end_to_end(push: Run, consume: Run) -> Run:
+    """Push plus consume, per message: ``1 / (push s/msg + consume s/msg)``."""
+    per_msg = push.seconds / max(push.ops, 1) + consume.seconds / max(consume.ops, 1)
+    return Run(consume.ops, per_msg * consume.ops, push.capped or consume.capped)
+
+
+def progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+# --- raw loops: storekeeper's statements and parameters, written inline ----------------------
+#
+# Each loop takes a cursor (sqlite3 / psycopg / PyMySQL) and the statements of
+# storekeeper.sql.queue / storekeeper.sql.cache, and binds the parameters
+# storekeeper binds (named on the queue, positional on the cache). The
+# same-SQL check runs them once with a recording cursor.
+
+
+def raw_push_sqlite(cur: Any, sql: str, q: str, payloads: Sequence[Any], deadline: float) -> int:
+    ex, nid, dumps, clock, iso = cur.execute, new_id, orjson.dumps, time.time, utcnow_iso
+    n = 0
+    for p in payloads:
+        ex(sql, {
+            "q": q, "src": "", "tgt": "", "mr": 3, "delay": 0.0, "now": clock(), "ts": iso(),
+            "id0": nid(), "d0": dumps(p).decode(), "m0": None,
+        })
+        n += 1
+        if not n & 15 and perf_counter() > deadline:
+            break
+    return n
+
+
+def raw_push_server(cur: Any, sql: str, q: str, payloads: Sequence[Any], deadline: float) -> int:
+    """PostgreSQL and MySQL: the server reads its own clock."""
+    ex, nid, dumps = cur.execute, new_id, orjson.dumps
+    n = 0
+    for p in payloads:
+        ex(sql, {
+            "q": q, "src": "", "tgt": "", "mr": 3, "delay": 0.0,
+            "id0": nid(), "d0": dumps(p).decode(), "m0": None,
+        })
+        n += 1
+        if not n & 15 and perf_counter() > deadline:
+            break
+    return n
+
+
+def raw_consume_sqlite(cur: Any, qs: Any, q: str, limit: int, deadline: float) -> tuple[int, float]:
+    """Receive + ack until *limit* messages or the queue is empty; ``(count, time of last ack)``."""
+    ex, fetchone, fetchall = cur.execute, cur.fetchone, cur.fetchall
+    nid, loads, clock, iso, mono = new_id, orjson.loads, time.time, utcnow_iso, time.monotonic
+    claim, ack, probe, reap = qs.claim_lease, qs.ack, qs.reap_probe, qs.reap
+    reap_at = 0.0
+    n = 0
+    last = perf_counter()
+    while n < limit:
+        if mono() >= reap_at:
+            reap_at = mono() + REAP_INTERVAL
+            ex(probe, {"q": q, "now": clock(), "ts": iso()})
+            if fetchone() is not None:
+                for stmt in reap:
+                    ex(stmt, {"q": q, "now": clock(), "ts": iso()})
+        tok = nid()
+        ex(claim, {"q": q, "n": 1, "lease": LEASE, "tok": tok, "now": clock(), "ts": iso()})
+        rows = fetchall()
+        if not rows:
+            break
+        row = rows[0]
+        loads(row[1])
+        ex(ack, {"id": row[0], "tok": tok, "now": clock(), "ts": iso()})
+        if cur.rowcount != 1:
+            raise RuntimeError(f"ack of {row[0]} matched {cur.rowcount} rows")
+        n += 1
+        last = perf_counter()
+        if not n & 15 and last > deadline:
+            break
+    return n, last
+
+
+def raw_consume_postgresql(cur: Any, qs: Any, q: str, limit: int, deadline: float) -> tuple[int, float]:
+    ex, fetchone, fetchall = cur.execute, cur.fetchone, cur.fetchall
+    nid, loads, mono = new_id, orjson.loads, time.monotonic
+    claim, ack, probe, reap = qs.claim_lease, qs.ack, qs.reap_probe, qs.reap
+    reap_at = 0.0
+    n = 0
+    last = perf_counter()
+    while n < limit:
+        if mono() >= reap_at:
+            reap_at = mono() + REAP_INTERVAL
+            ex(probe, {"q": q})
+            if fetchone() is not None:
+                for stmt in reap:
+                    ex(stmt, {"q": q})
+        tok = nid()
+        ex(claim, {"q": q, "n": 1, "lease": LEASE, "tok": tok})
+        rows = fetchall()
+        if not rows:
+            break
+        row = rows[0]
+        loads(row[1])
+        ex(ack, {"id": row[0], "tok": tok})
+        if cur.rowcount != 1:
+            raise RuntimeError(f"ack of {row[0]} matched {cur.rowcount} rows")
+        n += 1
+        last = perf_counter()
+        if not n & 15 and last > deadline:
+            break
+    return n, last
+
+
+#: InnoDB errors a raw MySQL user retries (storekeeper retries them too): deadlock, lock wait timeout
+MYSQL_RETRY = (1213, 1205)
+
+
+def raw_consume_mysql(
+    conn: Any, cur: Any, qs: Any, q: str, limit: int, deadline: float
+) -> tuple[int, float]:
+    """SELECT … FOR UPDATE SKIP LOCKED + UPDATE in one transaction, then the ack.
+
+    Competing consumers deadlock now and then (InnoDB rolls the victim back):
+    the claim, or the ack, is retried after a short back-off, as storekeeper does.
+    """
+    from pymysql.err import OperationalError
+
+    ex, fetchone, fetchall = cur.execute, cur.fetchone, cur.fetchall
+    begin, commit, rollback = conn.begin, conn.commit, conn.rollback
+    nid, loads, mono = new_id, orjson.loads, time.monotonic
+    select, update, ack = qs.select_claim, qs.claim_ids(1, False), qs.ack
+    probe, reap = qs.reap_probe, qs.reap
+    reap_at = 0.0
+    n = 0
+    last = perf_counter()
+    while n < limit:
+        if mono() >= reap_at:
+            reap_at = mono() + REAP_INTERVAL
+            ex(probe, {"q": q})
+            if fetchone() is not None:
+                for stmt in reap:
+                    ex(stmt, {"q": q})
+        tok = nid()
+        attempt = 0
+        while True:
+            try:
+                begin()
+                ex(select, {"q": q, "n": 1})
+                rows = fetchall()
+                if rows:
+                    ex(update, {"i0": rows[0][0], "lease": LEASE, "tok": tok})
+                commit()
+                break
+            except OperationalError as exc:
+                if exc.args[0] not in MYSQL_RETRY or attempt >= 20:
+                    raise
+                rollback()
+                attempt += 1
+                time.sleep(min(0.05, 0.001 * 2**attempt))
+        if not rows:
+            break
+        row = rows[0]
+        loads(row[1])
+        attempt = 0
+        while True:
+            try:
+                matched = ex(ack, {"id": row[0], "tok": tok})
+                break
+            except OperationalError as exc:
+                if exc.args[0] not in MYSQL_RETRY or attempt >= 20:
+                    raise
+                attempt += 1
+                time.sleep(min(0.05, 0.001 * 2**attempt))
+        if matched != 1:
+            raise RuntimeError(f"ack of {row[0]} matched no row")
+        n += 1
+        last = perf_counter()
+        if not n & 15 and last > deadline:
+            break
+    return n, last
+
+
+def raw_cache_set(cur: Any, cs: Any, keys: Sequence[str], values: Sequence[Any], deadline: float) -> int:
+    """storekeeper's single-row upsert; every PURGE_EVERY writes its bounded purge."""
+    ex, dumps, clock = cur.execute, orjson.dumps, time.time
+    upsert, purge = cs.upsert(1), cs.purge_expired
+    writes = 0
+    n = 0
+    for key, value in zip(keys, values, strict=True):
+        ex(upsert, (key, dumps(value).decode(), clock() + TTL))
+        writes += 1
+        if writes >= PURGE_EVERY:
+            writes = 0
+            ex(purge, (clock(), PURGE_AUTO_LIMIT))
+        n += 1
+        if not n & 15 and perf_counter() > deadline:
+            break
+    return n
+
+
+def raw_cache_get(cur: Any, cs: Any, keys: Sequence[str], deadline: float) -> int:
+    ex, fetchone, loads, clock = cur.execute, cur.fetchone, orjson.loads, time.time
+    sql = cs.get
+    n = 0
+    for key in keys:
+        ex(sql, (key,))
+        row = fetchone()
+        if row is None or (row[1] is not None and row[1] <= clock()):
+            raise RuntimeError(f"cache key {key!r} missing")
+        loads(row[0])
+        n += 1
+        if not n & 15 and perf_counter() > deadline:
+            break
+    return n
+
+
+# --- raw connections ----------------------------------------------------------------------
+
+
+def sqlite_connect(path: str) -> sqlite3.Connection:
+    """sqlite3 in autocommit with storekeeper's pragmas; the driver's busy handler waits 30 s."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    for key, value in PRAGMAS.items():
+        conn.execute(f"PRAGMA {key} = {value}")
+    return conn
+
+
+def mysql_kwargs(url: str) -> dict[str, Any]:
+    p = urlsplit(url)
+    return {
+        "host": p.hostname or "127.0.0.1",
+        "port": p.port or 3306,
+        "user": unquote(p.username or "root"),
+        "password": unquote(p.password or ""),
+        "database": p.path.lstrip("/") or "test",
+        "charset": "utf8mb4",
+        "autocommit": True,
+    }
+
+
+def raw_connect(dialect: str, target: str) -> tuple[Any, Any]:
+    """``(connection, cursor)`` of the raw sync driver, autocommit."""
+    if dialect == "sqlite":
+        conn: Any = sqlite_connect(target)
+    elif dialect == "postgresql":
+        import psycopg
+
+        conn = psycopg.connect(target, autocommit=True)
+    else:
+        import pymysql
+
+        conn = pymysql.connect(**mysql_kwargs(target))
+    return conn, conn.cursor()
+
+
+def redis_client(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+# --- the 4-consumer processes ----------------------------------------------------------------
+
+
+def _drain_storekeeper(cfg: dict[str, Any], q: str) -> Callable[[float], tuple[int, float]]:
+    ds = DataStore(cfg["url"], **cfg.get("kwargs", {}))
+    queue = ds.queue
+    queue.length(q)  # connect (and check the schema) before the clock starts
+
+    def drain(deadline: float) -> tuple[int, float]:
+        receive, ack = queue.receive, queue.ack
+        n = 0
+        last = perf_counter()
+        while True:
+            msg = receive(q)
+            if msg is None:
+                break
+            ack(msg)
+            n += 1
+            last = perf_counter()
+            if not n & 15 and last > deadline:
+                break
+        ds.close()
+        return n, last
+
+    return drain
+
+
+def _drain_raw_sql(cfg: dict[str, Any], q: str) -> Callable[[float], tuple[int, float]]:
+    from storekeeper.sql.queue import queue_sql
+
+    dialect = cfg["dialect"]
+    conn, cur = raw_connect(dialect, cfg["target"])
+    qs = queue_sql(dialect)
+    cur.execute("SELECT 1")
+    cur.fetchall()
+
+    def drain(deadline: float) -> tuple[int, float]:
+        if dialect == "mysql":
+            out = raw_consume_mysql(conn, cur, qs, q, 1 << 62, deadline)
+        elif dialect == "postgresql":
+            out = raw_consume_postgresql(cur, qs, q, 1 << 62, deadline)
+        else:
+            out = raw_consume_sqlite(cur, qs, q, 1 << 62, deadline)
+        conn.close()
+        return out
+
+    return drain
+
+
+def _drain_raw_redis(cfg: dict[str, Any], q: str) -> Callable[[float], tuple[int, float]]:
+    r = redis_client(cfg["url"])
+    r.ping()
+
+    def drain(deadline: float) -> tuple[int, float]:
+        brpop, loads = r.brpop, orjson.loads
+        n = 0
+        last = perf_counter()
+        while True:
+            got = brpop([q], timeout=0.05)
+            if got is None:
+                break
+            loads(got[1])
+            n += 1
+            last = perf_counter()
+            if not n & 15 and last > deadline:
+                break
+        r.close()
+        return n, last
+
+    return drain
+
+
+DRAINERS: dict[str, Callable[[dict[str, Any], str], Callable[[float], tuple[int, float]]]] = {
+    "storekeeper": _drain_storekeeper,
+    "raw_sql": _drain_raw_sql,
+    "raw_redis": _drain_raw_redis,
+}
+
+
+def consumer_process(kind: str, cfg: dict[str, Any], q: str, barrier: Any, out: Any) -> None:
+    """One consumer process: connect, wait for the others, drain (until empty or the cap), report."""
+    try:
+        drain = DRAINERS[kind](cfg, q)
+        barrier.wait(timeout=120)
+        t0 = perf_counter()
+        deadline = t0 + cfg["cap_s"]
+        n, last = drain(deadline)
+        out.put((n, t0, last, None, last > deadline))
+    except BaseException as exc:  # reported to the parent, which marks the run failed
+        with contextlib.suppress(Exception):
+            barrier.abort()
+        out.put((0, 0.0, 0.0, describe(exc) + "\n" + traceback.format_exc(), False))
+
+
+def run_consumers(
+    kind: str, cfg: dict[str, Any], q: str, fill: Callable[[], None], expected: int, cap_s: float
+) -> Run:
+    """Start CONSUMERS processes, *fill* the queue meanwhile, release them together.
+
+    Clock: from the earliest start to the last ack of any process (the system
+    monotonic clock, shared by the processes).
+    """
+    cfg = {**cfg, "cap_s": cap_s}
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(CONSUMERS + 1)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=consumer_process, args=(kind, cfg, q, barrier, out), daemon=True)
+        for _ in range(CONSUMERS)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        fill()
+        gc.collect()
+        barrier.wait(timeout=120)
+        results = [out.get(timeout=600) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+    errors = [r[3] for r in results if r[3]]
+    if errors:
+        raise RuntimeError("consumer process failed: " + errors[0])
+    total = sum(r[0] for r in results)
+    t0 = min(r[1] for r in results)
+    t1 = max(r[2] for r in results)
+    capped = any(r[4] for r in results)
+    if total > expected or (not capped and total != expected):
+        raise RuntimeError(f"{CONSUMERS} consumers took {total} messages of {expected}")
+    return Run(total, t1 - t0, capped)
+
+
+# --- one backend's run --------------------------------------------------------------------
+
+
+class Ctx:
+    """What the variants of one backend share; removes what it created."""
+
+    def __init__(self, name: str, sizes: Sizes, args: argparse.Namespace) -> None:
+        self.name = name
+        self.sizes = sizes
+        self.token = secrets.token_hex(3)
+        self.seq = 0
+        self.runner = asyncio.Runner()
+        self.tmp = tempfile.mkdtemp(prefix="storekeeper-qbench-")
+        self.payloads = make_payloads(sizes.n)
+        self.warm_payloads = make_payloads(sizes.warm)
+        self.values = make_values(sizes.n)
+        self.warm_values = make_values(sizes.warm)
+        self.redis_url = args.redis_url
+        self.kwargs: dict[str, Any] = {}
+        self.dialect: str | None = None  # SQL dialect of the store
+        self.in_place = bool(args.in_place)
+        self.server_url = ""
+        self.own_db = False
+        if name == "sqlite":
+            self.path = os.path.join(self.tmp, "bench.db")
+            self.url = f"sqlite:///{self.path}"
+            self.dialect = "sqlite"
+            self.raw_target = self.path
+        elif name == "postgresql":
+            self.server_url = args.postgresql_url
+            self.url = args.postgresql_url if args.in_place else with_database(args.postgresql_url, BENCH_DB)
+            self.dialect = "postgresql"
+            self.raw_target = self.url
+        elif name == "mysql":
+            self.server_url = args.mysql_url
+            self.url = args.mysql_url if args.in_place else with_database(args.mysql_url, BENCH_DB)
+            self.dialect = "mysql"
+            self.raw_target = self.url
+        elif name == "redis":
+            self.url = "memory://"
+            self.kwargs = {"queue_url": args.redis_url, "cache_url": args.redis_url}
+            self.raw_target = args.redis_url
+        else:
+            self.url = "memory://"
+            self.raw_target = ""
+        self.ds: DataStore | None = None
+        self.ads: AsyncDataStore | None = None
+        self.admin: Any = None
+        self.admin_cur: Any = None
+        self.version = ""
+
+    # -- opening and closing --
+    def _own_database(self, create: bool) -> None:
+        """(Re)create, or drop, the database of the run on the PostgreSQL / MySQL server."""
+        if self.dialect == "postgresql":
+            import psycopg
+
+            with psycopg.connect(self.server_url, autocommit=True) as c:
+                c.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+                if create:
+                    c.execute(f"CREATE DATABASE {BENCH_DB}")
+        else:
+            import pymysql
+
+            c = pymysql.connect(**mysql_kwargs(self.server_url))
+            try:
+                with c.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+                    if create:
+                        cur.execute(f"CREATE DATABASE {BENCH_DB} CHARACTER SET utf8mb4")
+            finally:
+                c.close()
+        self.own_db = create
+
+    def open(self) -> None:
+        if self.dialect in ("postgresql", "mysql") and not self.in_place:
+            self._own_database(create=True)
+        self.ds = DataStore(self.url, **self.kwargs)
+        self.ds.open()
+        if self.name == "redis":
+            r = redis_client(self.redis_url)
+            try:
+                self.version = f"Redis {r.info('server')['redis_version']} at {self.redis_url}"
+            finally:
+                r.close()
+            self.ds.queue.length("skb_probe")
+        elif self.dialect is not None:
+            self.admin, self.admin_cur = raw_connect(self.dialect, self.raw_target)
+            self.version = self._server_version()
+        else:
+            self.version = "in-process memory store"
+        self.ads = AsyncDataStore(self.url, **self.kwargs)
+        self.call(self.ads.open)
+
+    def _server_version(self) -> str:
+        cur = self.admin_cur
+        if self.dialect == "sqlite":
+            return f"SQLite {sqlite3.sqlite_version} (file in a temp dir, WAL, synchronous=NORMAL)"
+        if self.dialect == "postgresql":
+            cur.execute("SHOW server_version")
+            return f"PostgreSQL {cur.fetchone()[0]} at {redact(self.url)}"
+        cur.execute("SELECT VERSION()")
+        v = str(cur.fetchone()[0])
+        return f"{'MariaDB' if 'mariadb' in v.lower() else 'MySQL'} {v} at {redact(self.url)}"
+
+    def ensure_admin(self) -> None:
+        """Reconnect the set-up connection if the server dropped it (other processes kill sessions)."""
+        if self.admin is None:
+            return
+        try:
+            self.admin_cur.execute("SELECT 1")
+            self.admin_cur.fetchall()
+            return
+        except Exception:
+            pass
+        with contextlib.suppress(Exception):
+            self.admin.close()
+        self.admin, self.admin_cur = raw_connect(self.dialect or "", self.raw_target)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call *fn*; run it to completion in this backend's one event loop if async."""
+        out = fn(*args)
+        if inspect.iscoroutine(out):
+            out = self.runner.run(out)
+        return out
+
+    def fresh(self, what: str) -> str:
+        self.seq += 1
+        return f"skb{self.token}_{what}_{self.seq}"
+
+    def settle(self, table: str = "port_messages") -> None:
+        """The same state before every timed section.
+
+        SQLite: the WAL checkpointed. PostgreSQL and MySQL: *table*'s statistics
+        brought up to date (``ANALYZE``), as autovacuum / InnoDB's automatic
+        statistics would have them on a table in steady use. Without it the
+        planner may still believe the queue table empty after the previous
+        measurement's purge (see bench/README.md).
+        """
+        cur = self.admin_cur
+        if self.dialect == "sqlite":
+            cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cur.fetchall()
+        elif self.dialect == "postgresql":
+            cur.execute(f"ANALYZE {table}")
+        elif self.dialect == "mysql":
+            cur.execute(f"ANALYZE TABLE {table}")
+            cur.fetchall()
+
+    def fill(self, q: str) -> None:
+        """Untimed: the messages the 4 consumers drain (``push_many``, 1,000 a call), then settle."""
+        assert self.ds is not None
+        for i in range(0, len(self.payloads), 1000):
+            self.ds.queue.push_many(q, self.payloads[i : i + 1000])
+        self.settle()
+
+    def purge(self, q: str) -> None:
+        """Delete a measurement's queue (and let PostgreSQL reclaim its rows)."""
+        assert self.ds is not None
+        if self.name == "redis" and q.startswith(f"skb{self.token}_raw"):
+            r = redis_client(self.redis_url)
+            try:
+                r.delete(q)
+            finally:
+                r.close()
+            return
+        self.ds.queue.purge(q)
+        if self.dialect == "postgresql":
+            self.admin_cur.execute("VACUUM port_messages")
+
+    def clear_cache(self, prefix: str) -> None:
+        """Delete a measurement's cache keys.
+
+        Redis: left to their TTL (60 s) and to the FLUSHDB at the end of the
+        run, so a slow or broken ``clear`` cannot stall the benchmark.
+        """
+        assert self.ds is not None
+        if self.name != "redis":
+            self.ds.cache.clear(prefix)
+
+    def leftovers(self) -> list[str]:
+        """Rows of this run still stored (should be none)."""
+        if self.dialect is None:
+            return []
+        cur, like = self.admin_cur, f"skb{self.token}%"
+        ph = "?" if self.dialect == "sqlite" else "%s"
+        out = []
+        cur.execute(f"SELECT COUNT(*) FROM port_messages WHERE port_name LIKE {ph}", (like,))
+        if (n := cur.fetchone()[0]):
+            out.append(f"{n} port_messages rows")
+        cur.execute(f"SELECT COUNT(*) FROM sk_cache WHERE cache_key LIKE {ph}", (like,))
+        if (n := cur.fetchone()[0]):
+            out.append(f"{n} sk_cache rows")
+        return out
+
+    def cleanup_rows(self) -> None:
+        if self.dialect is None:
+            return
+        cur, like = self.admin_cur, f"skb{self.token}%"
+        ph = "?" if self.dialect == "sqlite" else "%s"
+        cur.execute(f"DELETE FROM port_messages WHERE port_name LIKE {ph}", (like,))
+        cur.execute(f"DELETE FROM sk_cache WHERE cache_key LIKE {ph}", (like,))
+
+    def close(self) -> list[str]:
+        left: list[str] = []
+        try:
+            if self.admin is not None:
+                self.cleanup_rows()
+                left = self.leftovers()
+            if self.name == "redis":
+                r = redis_client(self.redis_url)
+                try:
+                    r.flushdb()
+                finally:
+                    r.close()
+        finally:
+            with contextlib.suppress(Exception):
+                if self.ads is not None:
+                    self.call(self.ads.close)
+            with contextlib.suppress(Exception):
+                self.runner.close()
+            with contextlib.suppress(Exception):
+                if self.ds is not None:
+                    self.ds.close()
+            with contextlib.suppress(Exception):
+                if self.admin is not None:
+                    self.admin.close()
+            if self.own_db:
+                try:
+                    self._own_database(create=False)
+                except Exception as exc:
+                    left.append(f"database {BENCH_DB} not dropped: {describe(exc)}")
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return left
+
+
+#: the database W5/W6 run in on PostgreSQL and MySQL (created, then dropped; see --in-place)
+BENCH_DB = "skbench_queues"
+
+
+def with_database(url: str, name: str) -> str:
+    """*url* pointing at database *name* on the same server."""
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
+
+
+def redact(url: str) -> str:
+    p = urlsplit(url)
+    return url.replace(f":{p.password}@", ":***@") if p.password else url
+
+
+# --- variants ---------------------------------------------------------------------------------
+
+
+class Variant(ABC):
+    """One way of doing a workload; ``run`` returns ``{metric: Run}`` (or a coroutine of it)."""
+
+    #: the table row its numbers go to
+    row = ""
+    label = ""
+    workloads: tuple[str, ...] = WORKLOADS
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self.s = ctx.sizes
+
+    @property
+    def key(self) -> str:
+        return f"{self.row}:{type(self).__name__}"
+
+    @abstractmethod
+    def run(self, w: str) -> Any: ...
+
+    def label_for(self, w: str) -> str:
+        return self.label
+
+    def recover(self) -> None:
+        """After a failed run: fresh connections of its own, if it has any."""
+
+    def close(self) -> Any:
+        return None
+
+
+def deadline_of(cap_s: float) -> float:
+    return perf_counter() + cap_s
+
+
+# storekeeper ---------------------------------------------------------------------------------
+
+
+class SKSync(Variant):
+    row = "sk_sync"
+    label = "storekeeper sync"
+
+    def run(self, w: str) -> dict[str, Run]:
+        ctx, s = self.ctx, self.s
+        assert ctx.ds is not None
+        if w == "W5":
+            queue = ctx.ds.queue
+            q = ctx.fresh("sks")
+            try:
+                push, receive, ack = queue.push, queue.receive, queue.ack
+                for p in ctx.warm_payloads:
+                    push(q, p)
+                for _ in ctx.warm_payloads:
+                    warm_msg = receive(q)
+                    assert warm_msg is not None
+                    ack(warm_msg)
+                ctx.settle()
+                gc.collect()
+                n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+                for p in ctx.payloads:
+                    push(q, p)
+                    n += 1
+                    if not n & 15 and perf_counter() > deadline:
+                        break
+                pushed = Run(n, perf_counter() - t0, n < s.n)
+                ctx.settle()
+                gc.collect()
+                k, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+                while k < n:
+                    msg = receive(q)
+                    if msg is None:
+                        break
+                    ack(msg)
+                    k += 1
+                    if not k & 15 and perf_counter() > deadline:
+                        break
+                consumed = Run(k, perf_counter() - t0, k < n)
+                check_completed(queue.length(q, "completed"), s.warm + k, q)
+            finally:
+                ctx.purge(q)
+            return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed)}
+        cache = ctx.ds.cache
+        prefix = ctx.fresh("cs")
+        keys = [f"{prefix}_{i}" for i in range(s.n)]
+        warm = [f"{prefix}_w{i}" for i in range(s.warm)]
+        try:
+            set_, get = cache.set, cache.get
+            for key, value in zip(warm, ctx.warm_values, strict=True):
+                set_(key, value, ttl=TTL)
+            for key in warm:
+                get(key)
+            ctx.settle("sk_cache")
+            gc.collect()
+            n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for key, value in zip(keys, ctx.values, strict=True):
+                set_(key, value, ttl=TTL)
+                n += 1
+                if not n & 15 and perf_counter() > deadline:
+                    break
+            sets = Run(n, perf_counter() - t0, n < s.n)
+            ctx.settle("sk_cache")
+            gc.collect()
+            k, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for key in keys[:n]:
+                if get(key) is None:
+                    raise RuntimeError(f"cache key {key!r} missing")
+                k += 1
+                if not k & 15 and perf_counter() > deadline:
+                    break
+            gets = Run(k, perf_counter() - t0, k < n)
+        finally:
+            ctx.clear_cache(prefix)
+        return {"set": sets, "get": gets}
+
+
+class SKAsync(Variant):
+    row = "sk_async"
+    label = "storekeeper async"
+
+    async def run(self, w: str) -> dict[str, Run]:
+        ctx, s = self.ctx, self.s
+        assert ctx.ads is not None
+        if w == "W5":
+            queue = ctx.ads.queue
+            q = ctx.fresh("ska")
+            try:
+                push, receive, ack = queue.push, queue.receive, queue.ack
+                for p in ctx.warm_payloads:
+                    await push(q, p)
+                for _ in ctx.warm_payloads:
+                    warm_msg = await receive(q)
+                    assert warm_msg is not None
+                    await ack(warm_msg)
+                ctx.settle()
+                gc.collect()
+                n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+                for p in ctx.payloads:
+                    await push(q, p)
+                    n += 1
+                    if not n & 15 and perf_counter() > deadline:
+                        break
+                pushed = Run(n, perf_counter() - t0, n < s.n)
+                ctx.settle()
+                gc.collect()
+                k, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+                while k < n:
+                    msg = await receive(q)
+                    if msg is None:
+                        break
+                    await ack(msg)
+                    k += 1
+                    if not k & 15 and perf_counter() > deadline:
+                        break
+                consumed = Run(k, perf_counter() - t0, k < n)
+                check_completed(await queue.length(q, "completed"), s.warm + k, q)
+            finally:
+                ctx.purge(q)
+            return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed)}
+        cache = ctx.ads.cache
+        prefix = ctx.fresh("ca")
+        keys = [f"{prefix}_{i}" for i in range(s.n)]
+        warm = [f"{prefix}_w{i}" for i in range(s.warm)]
+        try:
+            set_, get = cache.set, cache.get
+            for key, value in zip(warm, ctx.warm_values, strict=True):
+                await set_(key, value, ttl=TTL)
+            for key in warm:
+                await get(key)
+            ctx.settle("sk_cache")
+            gc.collect()
+            n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for key, value in zip(keys, ctx.values, strict=True):
+                await set_(key, value, ttl=TTL)
+                n += 1
+                if not n & 15 and perf_counter() > deadline:
+                    break
+            sets = Run(n, perf_counter() - t0, n < s.n)
+            ctx.settle("sk_cache")
+            gc.collect()
+            k, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for key in keys[:n]:
+                if await get(key) is None:
+                    raise RuntimeError(f"cache key {key!r} missing")
+                k += 1
+                if not k & 15 and perf_counter() > deadline:
+                    break
+            gets = Run(k, perf_counter() - t0, k < n)
+        finally:
+            ctx.clear_cache(prefix)
+        return {"set": sets, "get": gets}
+
+
+def check_completed(got: int, want: int, q: str) -> None:
+    if got != want:
+        raise RuntimeError(f"queue {q}: {got} messages completed, expected {want}")
+
+
+
+
+class SKSync4(Variant):
+    """4 consumer processes, each its own DataStore, draining one queue."""
+
+    row = "sk_sync"
+    label = "storekeeper sync, 4 processes"
+    workloads = ("W5",)
+
+    def run(self, w: str) -> dict[str, Run]:
+        ctx = self.ctx
+        assert ctx.ds is not None
+        q = ctx.fresh("sk4")
+        ds = ctx.ds
+        try:
+            run = run_consumers(
+                "storekeeper", {"url": ctx.url, "kwargs": ctx.kwargs}, q,
+                lambda: ctx.fill(q),
+                self.s.n, self.s.cap_s,
+            )
+            check_completed(ds.queue.length(q, "completed"), run.ops, q)
+        finally:
+            ctx.purge(q)
+        return {"consume4": run}
+
+
+# raw SQL drivers -------------------------------------------------------------------------------
+
+
+class RawSQL(Variant):
+    """The raw sync driver running storekeeper's statements (see the raw loops above)."""
+
+    row = "raw"
+
+    def __init__(self, ctx: Ctx) -> None:
+        super().__init__(ctx)
+        from storekeeper.sql.cache import cache_sql
+        from storekeeper.sql.queue import queue_sql
+
+        assert ctx.dialect is not None
+        self.dialect = ctx.dialect
+        self.qs = queue_sql(self.dialect)
+        self.cs = cache_sql(self.dialect)
+        self.conn, self.cur = raw_connect(self.dialect, ctx.raw_target)
+        self.label = f"raw {RAW_LABELS[self.dialect]} (same SQL)"
+
+    def push(self, cur: Any, q: str, payloads: Sequence[Any], deadline: float) -> int:
+        sql = self.qs.insert(1)
+        if self.dialect == "sqlite":
+            return raw_push_sqlite(cur, sql, q, payloads, deadline)
+        return raw_push_server(cur, sql, q, payloads, deadline)
+
+    def consume(self, conn: Any, cur: Any, q: str, limit: int, deadline: float) -> int:
+        if self.dialect == "sqlite":
+            return raw_consume_sqlite(cur, self.qs, q, limit, deadline)[0]
+        if self.dialect == "postgresql":
+            return raw_consume_postgresql(cur, self.qs, q, limit, deadline)[0]
+        return raw_consume_mysql(conn, cur, self.qs, q, limit, deadline)[0]
+
+    def run(self, w: str) -> dict[str, Run]:
+        ctx, s = self.ctx, self.s
+        assert ctx.ds is not None
+        conn, cur = self.conn, self.cur
+        if w == "W5":
+            q = ctx.fresh("raw")
+            try:
+                self.push(cur, q, ctx.warm_payloads, float("inf"))
+                self.consume(conn, cur, q, s.warm, float("inf"))
+                ctx.settle()
+                gc.collect()
+                t0 = perf_counter()
+                n = self.push(cur, q, ctx.payloads, t0 + s.cap_s)
+                pushed = Run(n, perf_counter() - t0, n < s.n)
+                ctx.settle()
+                gc.collect()
+                t0 = perf_counter()
+                k = self.consume(conn, cur, q, n, t0 + s.cap_s)
+                consumed = Run(k, perf_counter() - t0, k < n)
+                check_completed(ctx.ds.queue.length(q, "completed"), s.warm + k, q)
+            finally:
+                ctx.purge(q)
+            return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed)}
+        prefix = ctx.fresh("cr")
+        keys = [f"{prefix}_{i}" for i in range(s.n)]
+        warm = [f"{prefix}_w{i}" for i in range(s.warm)]
+        try:
+            raw_cache_set(cur, self.cs, warm, ctx.warm_values, float("inf"))
+            raw_cache_get(cur, self.cs, warm, float("inf"))
+            ctx.settle("sk_cache")
+            gc.collect()
+            t0 = perf_counter()
+            n = raw_cache_set(cur, self.cs, keys, ctx.values, t0 + s.cap_s)
+            sets = Run(n, perf_counter() - t0, n < s.n)
+            ctx.settle("sk_cache")
+            gc.collect()
+            t0 = perf_counter()
+            k = raw_cache_get(cur, self.cs, keys[:n], t0 + s.cap_s)
+            gets = Run(k, perf_counter() - t0, k < n)
+        finally:
+            ctx.clear_cache(prefix)
+        return {"set": sets, "get": gets}
+
+    def recover(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.conn, self.cur = raw_connect(self.dialect, self.ctx.raw_target)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+RAW_LABELS = {"sqlite": "sqlite3", "postgresql": "psycopg", "mysql": "PyMySQL"}
+
+
+class RawSQL4(Variant):
+    row = "raw"
+    label = "raw driver, 4 processes"
+    workloads = ("W5",)
+
+    def run(self, w: str) -> dict[str, Run]:
+        ctx = self.ctx
+        assert ctx.ds is not None
+        q = ctx.fresh("raw4")
+        ds = ctx.ds
+        try:
+            run = run_consumers(
+                "raw_sql", {"dialect": ctx.dialect, "target": ctx.raw_target}, q,
+                lambda: ctx.fill(q),
+                self.s.n, self.s.cap_s,
+            )
+            check_completed(ds.queue.length(q, "completed"), run.ops, q)
+        finally:
+            ctx.purge(q)
+        return {"consume4": run}
+
+
+# redis-py --------------------------------------------------------------------------------------
+
+
+class RawRedis(Variant):
+    """W5: an LPUSH / BRPOP loop (no lease, no ack); W6: SET … PX / GET."""
+
+    row = "raw"
+    label = "raw redis-py"
+
+    def label_for(self, w: str) -> str:
+        return "raw redis-py LPUSH/BRPOP" if w == "W5" else "raw redis-py SET PX/GET (same commands)"
+
+    def __init__(self, ctx: Ctx) -> None:
+        super().__init__(ctx)
+        self.r = redis_client(ctx.redis_url)
+
+    def run(self, w: str) -> dict[str, Run]:
+        ctx, s, r = self.ctx, self.s, self.r
+        dumps, loads = orjson.dumps, orjson.loads
+        if w == "W5":
+            q = ctx.fresh("raw")
+            lpush, brpop = r.lpush, r.brpop
+            try:
+                for p in ctx.warm_payloads:
+                    lpush(q, dumps(p))
+                for _ in ctx.warm_payloads:
+                    loads(brpop([q], timeout=1)[1])
+                gc.collect()
+                n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+                for p in ctx.payloads:
+                    lpush(q, dumps(p))
+                    n += 1
+                    if not n & 15 and perf_counter() > deadline:
+                        break
+                pushed = Run(n, perf_counter() - t0, n < s.n)
+                gc.collect()
+                k, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+                while k < n:
+                    got = brpop([q], timeout=1)
+                    if got is None:
+                        break
+                    loads(got[1])
+                    k += 1
+                    if not k & 15 and perf_counter() > deadline:
+                        break
+                consumed = Run(k, perf_counter() - t0, k < n)
+                if k != n:
+                    raise RuntimeError(f"BRPOP took {k} of {n} messages")
+            finally:
+                r.delete(q)
+            return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed)}
+        prefix = ctx.fresh("cr")
+        keys = [f"{prefix}_{i}" for i in range(s.n)]
+        warm = [f"{prefix}_w{i}" for i in range(s.warm)]
+        set_, get, px = r.set, r.get, int(TTL * 1000)
+        try:
+            for key, value in zip(warm, ctx.warm_values, strict=True):
+                set_(key, dumps(value), px=px)
+            for key in warm:
+                loads(get(key))
+            gc.collect()
+            n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for key, value in zip(keys, ctx.values, strict=True):
+                set_(key, dumps(value), px=px)
+                n += 1
+                if not n & 15 and perf_counter() > deadline:
+                    break
+            sets = Run(n, perf_counter() - t0, n < s.n)
+            gc.collect()
+            k, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for key in keys[:n]:
+                got = get(key)
+                if got is None:
+                    raise RuntimeError(f"redis key {key!r} missing")
+                loads(got)
+                k += 1
+                if not k & 15 and perf_counter() > deadline:
+                    break
+            gets = Run(k, perf_counter() - t0, k < n)
+        finally:
+            for i in range(0, len(keys), 1000):
+                r.delete(*keys[i : i + 1000])
+            r.delete(*warm)
+        return {"set": sets, "get": gets}
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.r.close()
+
+
+class RawRedis4(Variant):
+    row = "raw"
+    label = "raw redis-py, 4 processes"
+    workloads = ("W5",)
+
+    def run(self, w: str) -> dict[str, Run]:
+        ctx = self.ctx
+        q = ctx.fresh("raw4")
+        r = redis_client(ctx.redis_url)
+
+        def fill() -> None:
+            dumps = orjson.dumps
+            for i in range(0, len(ctx.payloads), 1000):
+                r.lpush(q, *[dumps(p) for p in ctx.payloads[i : i + 1000]])
+
+        try:
+            run = run_consumers("raw_redis", {"url": ctx.redis_url}, q, fill, self.s.n, self.s.cap_s)
+        finally:
+            r.delete(q)
+            r.close()
+        return {"consume4": run}
+
+
+# peers -----------------------------------------------------------------------------------------
+
+
+class PersistQueue(Variant):
+    """persist-queue ``SQLiteAckQueue`` (its defaults: pickle, WAL, auto_commit): put / get / ack."""
+
+    row = "persistqueue"
+    label = "persist-queue SQLiteAckQueue"
+    workloads = ("W5",)
+
+    def run(self, w: str) -> dict[str, Run]:
+        from persistqueue import SQLiteAckQueue
+
+        ctx, s = self.ctx, self.s
+        path = os.path.join(ctx.tmp, ctx.fresh("pq"))
+        pq = SQLiteAckQueue(path)
+        try:
+            put, get, ack = pq.put, pq.get, pq.ack
+            for p in ctx.warm_payloads:
+                put(p)
+            for _ in ctx.warm_payloads:
+                ack(get(block=False))
+            gc.collect()
+            n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for p in ctx.payloads:
+                put(p)
+                n += 1
+                if not n & 15 and perf_counter() > deadline:
+                    break
+            pushed = Run(n, perf_counter() - t0, n < s.n)
+            gc.collect()
+            k, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            while k < n:
+                item = get(block=False)
+                ack(item)
+                k += 1
+                if not k & 15 and perf_counter() > deadline:
+                    break
+            consumed = Run(k, perf_counter() - t0, k < n)
+            if pq.acked_count() != s.warm + k:
+                raise RuntimeError(f"persist-queue: {pq.acked_count()} acked, expected {s.warm + k}")
+        finally:
+            pq.close()
+            shutil.rmtree(path, ignore_errors=True)
+        return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed)}
+
+
+PROCRASTINATE_DB = "skbench_procrastinate"
+
+
+class Procrastinate(Variant):
+    """procrastinate 3: async App on a PsycopgConnector, its schema in a database of its own.
+
+    push: ``task.defer_async(data=…)`` per message; consume: ``run_worker_async``
+    (concurrency 1, ``wait=False``: it stops once the queue is empty) on a
+    no-op async task; end to end: both.
+    """
+
+    row = "procrastinate"
+    label = "procrastinate (defer_async / worker)"
+    workloads = ("W5",)
+
+    def __init__(self, ctx: Ctx) -> None:
+        super().__init__(ctx)
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+
+        self.admin = psycopg.connect(ctx.server_url, autocommit=True)
+        self.admin.execute(f"DROP DATABASE IF EXISTS {PROCRASTINATE_DB} WITH (FORCE)")
+        self.admin.execute(f"CREATE DATABASE {PROCRASTINATE_DB}")
+        self.conninfo = make_conninfo(ctx.server_url, dbname=PROCRASTINATE_DB)
+        self.count = 0
+        self.app = self._app()
+        self.app.open()
+        try:
+            self.app.schema_manager.apply_schema()
+        finally:
+            self.app.close()
+        self.app = self._app()
+
+    def _app(self) -> Any:
+        import logging
+
+        import procrastinate
+
+        # it warns that an App made in __main__ cannot be found by workers in other
+        # processes; this worker runs in this process, on this App
+        logging.getLogger("procrastinate.blueprints").setLevel(logging.ERROR)
+        app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=self.conninfo))
+
+        @app.task(name="skbench_noop")
+        async def noop(data: Any) -> None:
+            self.count += 1
+
+        self.task = noop
+        return app
+
+    async def _worker(self, expected: int, cap_s: float) -> Run:
+        self.count = 0
+        gc.collect()
+        t0 = perf_counter()
+        worker = asyncio.ensure_future(
+            self.app.run_worker_async(
+                wait=False, concurrency=1, install_signal_handlers=False, listen_notify=False,
+            )
+        )
+        done, _ = await asyncio.wait({worker}, timeout=cap_s)
+        capped = not done
+        if capped:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        else:
+            worker.result()
+        elapsed = perf_counter() - t0
+        return Run(self.count, elapsed, capped or self.count < expected)
+
+    async def run(self, w: str) -> dict[str, Run]:
+        ctx, s = self.ctx, self.s
+        try:
+            async with self.app.open_async():
+                defer = self.task.defer_async
+                for p in ctx.warm_payloads:
+                    await defer(data=p)
+                await self._worker(s.warm, 60.0)
+                gc.collect()
+                n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+                for p in ctx.payloads:
+                    await defer(data=p)
+                    n += 1
+                    if not n & 15 and perf_counter() > deadline:
+                        break
+                pushed = Run(n, perf_counter() - t0, n < s.n)
+                with contextlib.closing(self._conn()) as c:
+                    c.execute("ANALYZE procrastinate_jobs")  # as ctx.settle() does for port_messages
+                consumed = await self._worker(n, s.cap_s)
+        finally:
+            with contextlib.closing(self._conn()) as c:
+                c.execute("TRUNCATE procrastinate_jobs RESTART IDENTITY CASCADE")
+        return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed)}
+
+    def _conn(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self.conninfo, autocommit=True)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.admin.execute(f"DROP DATABASE IF EXISTS {PROCRASTINATE_DB} WITH (FORCE)")
+        with contextlib.suppress(Exception):
+            self.admin.close()
+
+
+class DiskCache(Variant):
+    """diskcache ``Cache`` (its defaults) in a temp dir: ``set(key, value, expire=60)`` / ``get``."""
+
+    row = "diskcache"
+    label = "diskcache Cache"
+    workloads = ("W6",)
+
+    def run(self, w: str) -> dict[str, Run]:
+        import diskcache
+
+        ctx, s = self.ctx, self.s
+        path = os.path.join(ctx.tmp, ctx.fresh("dc"))
+        cache = diskcache.Cache(path)
+        keys = [f"k_{i}" for i in range(s.n)]
+        warm = [f"w_{i}" for i in range(s.warm)]
+        try:
+            set_, get = cache.set, cache.get
+            for key, value in zip(warm, ctx.warm_values, strict=True):
+                set_(key, value, expire=TTL)
+            for key in warm:
+                get(key)
+            gc.collect()
+            n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for key, value in zip(keys, ctx.values, strict=True):
+                set_(key, value, expire=TTL)
+                n += 1
+                if not n & 15 and perf_counter() > deadline:
+                    break
+            sets = Run(n, perf_counter() - t0, n < s.n)
+            gc.collect()
+            k, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for key in keys[:n]:
+                if get(key) is None:
+                    raise RuntimeError(f"diskcache key {key!r} missing")
+                k += 1
+                if not k & 15 and perf_counter() > deadline:
+                    break
+            gets = Run(k, perf_counter() - t0, k < n)
+        finally:
+            cache.close()
+            shutil.rmtree(path, ignore_errors=True)
+        return {"set": sets, "get": gets}
+
+
+# --- the same-SQL check -----------------------------------------------------------------------
+
+_TXN_RE = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def capture_storekeeper(backend: Any) -> Iterator[list[str]]:
+    """Record every statement a storekeeper sync SQL backend sends, at its connection class.
+
+    ``begin``/``commit``/``rollback`` are recorded as BEGIN/COMMIT/ROLLBACK.
+    """
+    conn = backend.acquire()
+    cls = type(conn)
+    backend.release(conn)
+    seen: list[str] = []
+    saved: dict[str, Any] = {}
+
+    def wrap_stmt(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def inner(self: Any, sql: str, params: Any = ()) -> Any:
+            if not _TXN_RE.match(sql):
+                seen.append(sql)
+            return fn(self, sql, params)
+
+        return inner
+
+    def wrap_txn(fn: Callable[..., Any], tag: str) -> Callable[..., Any]:
+        def inner(self: Any) -> Any:
+            seen.append(tag)
+            return fn(self)
+
+        return inner
+
+    for m in ("execute", "executemany", "fetchone", "fetchall"):
+        saved[m] = cls.__dict__.get(m)
+        setattr(cls, m, wrap_stmt(getattr(cls, m)))
+    for m, tag in (("begin", "BEGIN"), ("commit", "COMMIT"), ("rollback", "ROLLBACK")):
+        saved[m] = cls.__dict__.get(m)
+        setattr(cls, m, wrap_txn(getattr(cls, m), tag))
+    try:
+        yield seen
+    finally:
+        for m, fn in saved.items():
+            if fn is None:
+                delattr(cls, m)
+            else:
+                setattr(cls, m, fn)
+
+
+class RecordingCursor:
+    """A raw cursor (and, for PyMySQL, its connection's begin/commit) that records statements."""
+
+    def __init__(self, conn: Any, cur: Any) -> None:
+        self._conn = conn
+        self._cur = cur
+        self.seen: list[str] = []
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        self.seen.append(sql)
+        return self._cur.execute(sql, params) if params is not None else self._cur.execute(sql)
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> Any:
+        return self._cur.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)
+
+    def begin(self) -> None:
+        self.seen.append("BEGIN")
+        self._conn.begin()
+
+    def commit(self) -> None:
+        self.seen.append("COMMIT")
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self.seen.append("ROLLBACK")
+        self._conn.rollback()
+
+
+def compare(what: str, sk: list[str], raw: list[str], noun: str = "statement") -> str:
+    if sk == raw:
+        return f"{what}: identical ({len(sk)} {noun}{'s' if len(sk) != 1 else ''})"
+    return f"{what}: DIFFERENT: storekeeper [{' | '.join(sk)}] vs raw [{' | '.join(raw)}]"
+
+
+def check_same_sql(ctx: Ctx, workloads: Sequence[str]) -> list[str]:
+    """One push, receive, ack, cache set and get, through storekeeper and through the raw loops."""
+    assert ctx.ds is not None and ctx.dialect is not None
+    ds, dialect = ctx.ds, ctx.dialect
+    raw = RawSQL.__new__(RawSQL)  # the raw variant's statement sources, without a connection
+    from storekeeper.sql.cache import cache_sql
+    from storekeeper.sql.queue import queue_sql
+
+    raw.dialect, raw.qs, raw.cs = dialect, queue_sql(dialect), cache_sql(dialect)
+    conn, cur = raw_connect(dialect, ctx.raw_target)
+    out: list[str] = []
+    try:
+        if "W5" in workloads:
+            q = ctx.fresh("chk")
+            queue = ds.queue
+            with capture_storekeeper(ds.backend) as sk_push:
+                queue.push(q, {"n": 1})
+            with capture_storekeeper(ds.backend) as sk_recv:
+                msg = queue.receive(q)
+            assert msg is not None
+            with capture_storekeeper(ds.backend) as sk_ack:
+                queue.ack(msg)
+            rec = RecordingCursor(conn, cur)
+            raw.push(rec, q, [{"n": 2}], float("inf"))
+            raw_push_sql = rec.seen
+            rec = RecordingCursor(conn, cur)
+            got = raw.consume(rec, rec, q, 1, float("inf"))
+            if got != 1:
+                raise RuntimeError("the raw consume loop found no message")
+            # the raw loop receives and acks in one go: split after the claim
+            ack_sql = raw.qs.ack
+            split = len(rec.seen) - 1 if rec.seen and rec.seen[-1] == ack_sql else len(rec.seen)
+            out.append(compare("push", sk_push, raw_push_sql))
+            out.append(compare("receive", sk_recv, rec.seen[:split]))
+            out.append(compare("ack", sk_ack, rec.seen[split:]))
+            ctx.purge(q)
+        if "W6" in workloads:
+            prefix = ctx.fresh("chk")
+            cache = ds.cache
+            with capture_storekeeper(ds.backend) as sk_set:
+                cache.set(f"{prefix}_a", {"v": 1}, ttl=TTL)
+            with capture_storekeeper(ds.backend) as sk_get:
+                cache.get(f"{prefix}_a")
+            rec = RecordingCursor(conn, cur)
+            raw_cache_set(rec, raw.cs, [f"{prefix}_b"], [{"v": 2}], float("inf"))
+            raw_set_sql = rec.seen
+            rec = RecordingCursor(conn, cur)
+            raw_cache_get(rec, raw.cs, [f"{prefix}_b"], float("inf"))
+            out.append(compare("cache set", sk_set, raw_set_sql))
+            out.append(compare("cache get", sk_get, rec.seen))
+            ctx.clear_cache(prefix)
+    finally:
+        conn.close()
+    return out
+
+
+@contextlib.contextmanager
+def capture_redis() -> Iterator[list[str]]:
+    """Record every command redis-py serializes (any client, pipelines too), by name.
+
+    ``EVALSHA`` is shown with the name of storekeeper's script; ``SET`` with its options.
+    """
+    import redis.connection as rc
+
+    scripts: dict[str, str] = {}
+    for modname in ("storekeeper._sync.queue.redis", "storekeeper._sync.cache.redis"):
+        mod = sys.modules.get(modname)
+        for obj in vars(mod).values() if mod is not None else ():
+            if type(obj).__name__ == "LuaScript":
+                scripts[obj.sha] = obj.name
+    seen: list[str] = []
+    classes = [c for c in (rc.PythonRespSerializer, rc.HiredisRespSerializer) if c is not None]
+    saved = {c: c.__dict__["pack"] for c in classes}
+
+    def text(a: Any) -> str:
+        return a.decode(errors="replace") if isinstance(a, bytes | bytearray) else str(a)
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def pack(self: Any, *args: Any) -> Any:
+            name = text(args[0]).upper() if args else "?"
+            if name in ("EVALSHA", "EVAL") and len(args) > 1:
+                name += " " + scripts.get(text(args[1]), "?")
+            elif name == "SET":
+                name += "".join(f" {text(a).upper()}" for a in args[3:] if text(a).upper() in ("PX", "EX", "NX", "XX", "KEEPTTL"))
+            seen.append(name)
+            return fn(self, *args)
+
+        return pack
+
+    method = "pack"
+    for c, fn in saved.items():
+        setattr(c, method, wrap(fn))
+    try:
+        yield seen
+    finally:
+        for c, fn in saved.items():
+            setattr(c, method, fn)
+
+
+def check_redis_commands(ctx: Ctx, workloads: Sequence[str]) -> list[str]:
+    """The commands storekeeper sends per call; for the cache, compared with the raw loop's."""
+    assert ctx.ds is not None
+    out: list[str] = []
+    r = redis_client(ctx.redis_url)
+    r.ping()  # the connection handshake, before recording
+    try:
+        if "W5" in workloads:
+            q = ctx.fresh("chk")
+            queue = ctx.ds.queue
+            queue.length(q)  # scripts loaded, connections open
+            with capture_redis() as push:
+                queue.push(q, {"n": 1})
+            with capture_redis() as recv:
+                msg = queue.receive(q)
+            with capture_redis() as ack:
+                if msg is not None:
+                    queue.ack(msg)
+            out.append(
+                f"queue (storekeeper): push {' + '.join(push)}; receive {' + '.join(recv)}; "
+                f"ack {' + '.join(ack)} (raw peer: LPUSH; BRPOP)"
+            )
+            queue.purge(q)
+        if "W6" in workloads:
+            key = ctx.fresh("chk")
+            cache = ctx.ds.cache
+            cache.get(key)
+            with capture_redis() as sk_set:
+                cache.set(key, {"v": 1}, ttl=TTL)
+            with capture_redis() as sk_get:
+                cache.get(key)
+            cache.delete(key)
+            with capture_redis() as raw_set:
+                r.set(key, b"{}", px=int(TTL * 1000))
+            with capture_redis() as raw_get:
+                r.get(key)
+            r.delete(key)
+            out.append(compare("cache set", sk_set, raw_set, "command"))
+            out.append(compare("cache get", sk_get, raw_get, "command"))
+    finally:
+        r.close()
+    return out
+
+
+# --- ratios and targets -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    minimum: float
+
+    def met(self, ratio: float) -> bool:
+        return ratio >= self.minimum
+
+    def __str__(self) -> str:
+        return f"≥{self.minimum:g}x"
+
+
+@dataclass(frozen=True)
+class RatioCell:
+    num: tuple[str, str]  # (row, metric)
+    den: tuple[str, str]
+    target: Target | None = None
+
+
+@dataclass(frozen=True)
+class RatioSpec:
+    label: str
+    cells: dict[str, RatioCell]  # column metric -> cell
+
+
+COLUMNS = {
+    "W5": ("push", "consume", "e2e", "consume4"),
+    "W6": ("set", "get"),
+}
+COLUMN_TITLES = {
+    "push": "push msg/s",
+    "consume": "receive+ack msg/s",
+    "e2e": "end to end msg/s",
+    "consume4": f"{CONSUMERS} consumer processes msg/s",
+    "set": "set ops/s",
+    "get": "get ops/s",
+}
+TITLES = {"W5": "W5 queue", "W6": "W6 cache"}
+
+
+def same(num: str, den: str, metrics: Sequence[str], targets: dict[str, Target] | None = None) -> dict[str, RatioCell]:
+    t = targets or {}
+    return {m: RatioCell((num, m), (den, m), t.get(m)) for m in metrics}
+
+
+def ratio_specs(backend: str, w: str, labels: dict[str, str]) -> list[RatioSpec]:
+    raw = labels.get("raw", "raw")
+    out: list[RatioSpec] = []
+    if w == "W5":
+        q3 = ("push", "consume", "e2e")
+        if backend == "postgresql":
+            t = Target(0.7)
+            out.append(RatioSpec(
+                f"storekeeper sync / {raw}",
+                same("sk_sync", "raw", (*q3, "consume4"), {"push": t, "consume": t, "e2e": t}),
+            ))
+            out.append(RatioSpec(f"storekeeper async / {raw}", same("sk_async", "raw", q3)))
+            out.append(RatioSpec(
+                "storekeeper sync / procrastinate",
+                same("sk_sync", "procrastinate", q3, {"e2e": Target(3.0)}),
+            ))
+            out.append(RatioSpec(
+                "storekeeper async / procrastinate", same("sk_async", "procrastinate", q3)
+            ))
+        elif backend == "sqlite":
+            t = Target(5.0)
+            out.append(RatioSpec(
+                "storekeeper sync / persist-queue",
+                same("sk_sync", "persistqueue", q3, {"push": t, "consume": t, "e2e": t}),
+            ))
+            out.append(RatioSpec("storekeeper async / persist-queue", same("sk_async", "persistqueue", q3)))
+            out.append(RatioSpec(f"storekeeper sync / {raw}", same("sk_sync", "raw", (*q3, "consume4"))))
+            out.append(RatioSpec(f"storekeeper async / {raw}", same("sk_async", "raw", q3)))
+        elif backend == "redis":
+            t = Target(0.5)
+            out.append(RatioSpec(
+                "storekeeper sync / redis-py LPUSH/BRPOP",
+                same("sk_sync", "raw", (*q3, "consume4"), {"push": t, "consume": t, "e2e": t}),
+            ))
+            out.append(RatioSpec("storekeeper async / redis-py LPUSH/BRPOP", same("sk_async", "raw", q3)))
+        elif backend == "mysql":
+            out.append(RatioSpec(f"storekeeper sync / {raw}", same("sk_sync", "raw", (*q3, "consume4"))))
+            out.append(RatioSpec(f"storekeeper async / {raw}", same("sk_async", "raw", q3)))
+        if backend != "memory":
+            out.append(RatioSpec(
+                f"storekeeper sync, {CONSUMERS} processes / 1 consumer",
+                {"consume4": RatioCell(
+                    ("sk_sync", "consume4"), ("sk_sync", "consume"),
+                    Target(2.0) if backend == "postgresql" else None,
+                )},
+            ))
+            out.append(RatioSpec(
+                f"raw, {CONSUMERS} processes / 1 consumer",
+                {"consume4": RatioCell(("raw", "consume4"), ("raw", "consume"))},
+            ))
+        return out
+    # W6
+    if backend == "redis":
+        t = Target(0.9)
+        out.append(RatioSpec("storekeeper sync / redis-py SET PX/GET", same("sk_sync", "raw", ("set", "get"), {"set": t, "get": t})))
+        out.append(RatioSpec("storekeeper async / redis-py SET PX/GET", same("sk_async", "raw", ("set", "get"))))
+    elif backend == "sqlite":
+        out.append(RatioSpec(
+            "storekeeper sync / diskcache",
+            same("sk_sync", "diskcache", ("set", "get"), {"set": Target(2.0), "get": Target(1.0)}),
+        ))
+        out.append(RatioSpec("storekeeper async / diskcache", same("sk_async", "diskcache", ("set", "get"))))
+    if backend in ("sqlite", "postgresql", "mysql"):
+        out.append(RatioSpec(f"storekeeper sync / {raw}", same("sk_sync", "raw", ("set", "get"))))
+        out.append(RatioSpec(f"storekeeper async / {raw}", same("sk_async", "raw", ("set", "get"))))
+    return out
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def best(self) -> Run | None:
+        return max(self.runs, key=lambda r: r.rate) if self.runs else None
+
+
+@dataclass
+class BackendResult:
+    name: str
+    version: str = ""
+    unavailable: str | None = None
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # workload -> row -> label
+    cells: dict[tuple[str, str, str], Cell] = field(default_factory=dict)  # (w, row, metric)
+    failures: list[str] = field(default_factory=list)
+    sql_check: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_backend(name: str, sizes: Sizes, workloads: Sequence[str], args: argparse.Namespace) -> BackendResult:
+    result = BackendResult(name)
+    t_start = perf_counter()
+    ctx = Ctx(name, sizes, args)
+    variants: list[Variant] = []
+    try:
+        try:
+            ctx.open()
+        except Exception as exc:
+            result.unavailable = describe(exc)
+            progress(f"[{name}] backend unavailable: {result.unavailable}")
+            return result
+        result.version = ctx.version
+        progress(f"[{name}] {ctx.version}")
+        for cls in VARIANT_CLASSES(ctx):
+            try:
+                variants.append(cls(ctx))
+            except Exception as exc:
+                result.failures.append(f"{cls.label}: setup failed: {describe(exc)}")
+                progress(f"[{name}] {cls.label}: setup failed: {describe(exc)}")
+                traceback.print_exc(file=sys.stderr)
+        for w in workloads:
+            labels = result.labels.setdefault(w, {})
+            for v in variants:
+                if w in v.workloads and (v.row not in labels or type(v) in MAIN_VARIANTS):
+                    labels[v.row] = v.label_for(w)
+        try:
+            if ctx.dialect is not None:
+                result.sql_check = check_same_sql(ctx, workloads)
+            elif name == "redis":
+                result.sql_check = check_redis_commands(ctx, workloads)
+        except Exception as exc:
+            result.sql_check = [f"check failed: {describe(exc)}"]
+            traceback.print_exc(file=sys.stderr)
+        for w in workloads:
+            active = [v for v in variants if w in v.workloads]
+            errors: dict[str, int] = {}
+            for rep in range(sizes.repeats):
+                k = rep % max(1, len(active))
+                for v in active[k:] + active[:k]:  # rotate the order between repeats
+                    if errors.get(v.key, 0) >= 2:
+                        continue
+                    out = None
+                    for _attempt in range(2):  # a session killed by someone else: once more
+                        try:
+                            ctx.ensure_admin()
+                            out = ctx.call(v.run, w)
+                            break
+                        except Exception as exc:
+                            errors[v.key] = errors.get(v.key, 0) + 1
+                            result.failures.append(f"{w} {v.label}: {describe(exc)}")
+                            progress(f"[{name}] {w} {v.label}: run failed: {describe(exc)}")
+                            traceback.print_exc(file=sys.stderr)
+                            with contextlib.suppress(Exception):
+                                ctx.ensure_admin()
+                            with contextlib.suppress(Exception):
+                                v.recover()
+                            if errors[v.key] >= 2:
+                                break
+                    if out is None:
+                        continue
+                    for metric, run in out.items():
+                        result.cells.setdefault((w, v.row, metric), Cell()).runs.append(run)
+                    shown = "  ".join(
+                        f"{m} {r.rate:>9,.0f}/s{'ᶜ' if r.capped else ''}" for m, r in out.items()
+                    )
+                    progress(f"[{name}] {w} {v.label:<40} run {rep + 1}: {shown}")
+        for v in variants:
+            with contextlib.suppress(Exception):
+                ctx.call(v.close)
+    finally:
+        try:
+            result.leftovers = ctx.close()
+        except Exception as exc:
+            progress(f"[{name}] cleanup failed: {exc}")
+            result.leftovers = [f"cleanup failed: {describe(exc)}"]
+        result.seconds = perf_counter() - t_start
+    return result
+
+
+#: the variant whose label a table row takes (the 4-process variants share their row)
+MAIN_VARIANTS: tuple[type[Variant], ...] = ()
+
+
+def VARIANT_CLASSES(ctx: Ctx) -> list[type[Variant]]:  # noqa: N802 - a table, read like one
+    out: list[type[Variant]] = [SKSync, SKAsync]
+    if ctx.dialect is not None:
+        out += [RawSQL, SKSync4, RawSQL4]
+    if ctx.name == "redis":
+        out += [RawRedis, SKSync4, RawRedis4]
+    if ctx.name == "sqlite":
+        out += [PersistQueue, DiskCache]
+    if ctx.name == "postgresql":
+        out.append(Procrastinate)
+    return out
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def fmt_rate(rate: float) -> str:
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:,.1f}"
+
+
+def cell_text(cell: Cell | None) -> str:
+    if cell is None or cell.best is None:
+        return "–"
+    best = cell.best
+    return fmt_rate(best.rate) + ("ᶜ" if best.capped else "")
+
+
+def ratio_text(res: BackendResult, w: str, rc: RatioCell) -> tuple[str, bool | None]:
+    a = res.cells.get((w, *rc.num))
+    b = res.cells.get((w, *rc.den))
+    if a is None or b is None or a.best is None or b.best is None:
+        return "–", None
+    ratio = a.best.rate / b.best.rate
+    if rc.target is None:
+        return f"{ratio:.2f}x", None
+    ok = rc.target.met(ratio)
+    shown = f"{ratio:.2f}"
+    if rc.target.met(float(shown)) != ok:  # 0.698 is a miss, not "0.70x MISS"
+        shown = f"{ratio:.3f}"
+    return f"{shown}x {'pass' if ok else 'MISS'} ({rc.target})", ok
+
+
+def render(results: list[BackendResult], sizes: Sizes, quick: bool, workloads: Sequence[str], total_s: float) -> str:
+    out: list[str] = []
+    add = out.append
+    add("# storekeeper queue and cache benchmark")
+    add("")
+    versions = []
+    for dist in (
+        "storekeeper", "psycopg", "PyMySQL", "redis", "hiredis", "orjson",
+        "persist-queue", "procrastinate", "diskcache",
+    ):
+        try:
+            versions.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{dist} (not installed)")
+    add(
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} · Python {platform.python_version()} · "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs · "
+        f"{'quick' if quick else 'full'} run, {total_s:.0f}s"
+    )
+    add("")
+    add("Versions: " + ", ".join(versions) + ".")
+    add("")
+    add(
+        f"Sizes: W5 {sizes.n:,} messages pushed one call each, then received and acked "
+        f"(warm-up {sizes.warm:,} on the same queue), and {sizes.n:,} drained by {CONSUMERS} "
+        f"consumer processes; W6 {sizes.n:,} `set(…, ttl={TTL:g})` then {sizes.n:,} `get` "
+        f"(warm-up {sizes.warm:,}). Best of {sizes.repeats} run(s) per variant; a timed loop "
+        f"stops after {sizes.cap_s:g}s (ᶜ = capped, rate over the operations done)."
+    )
+    add("")
+    for res in results:
+        add(f"## {res.name}")
+        add("")
+        if res.unavailable is not None:
+            add(f"**backend unavailable**: {res.unavailable}")
+            add("")
+            continue
+        add(f"{res.version} · {res.seconds:.0f}s")
+        add("")
+        passed = missed = 0
+        for w in workloads:
+            cols = COLUMNS[w]
+            labels = res.labels.get(w, {})
+            rows = [r for r in labels if any((w, r, m) in res.cells for m in cols)]
+            if not rows:
+                continue
+            add(f"### {TITLES[w]}")
+            add("")
+            add("| variant | " + " | ".join(COLUMN_TITLES[m] for m in cols) + " |")
+            add("|---|" + "---:|" * len(cols))
+            for r in rows:
+                add(f"| {labels[r]} | " + " | ".join(cell_text(res.cells.get((w, r, m))) for m in cols) + " |")
+            add("")
+            specs = [
+                s for s in ratio_specs(res.name, w, labels)
+                if any(ratio_text(res, w, c)[0] != "–" for c in s.cells.values())
+            ]
+            if specs:
+                add("| ratio | " + " | ".join(COLUMN_TITLES[m].rsplit(" ", 1)[0] for m in cols) + " |")
+                add("|---|" + "---|" * len(cols))
+                for spec in specs:
+                    texts = []
+                    for m in cols:
+                        rc = spec.cells.get(m)
+                        if rc is None:
+                            texts.append("")
+                            continue
+                        text, ok = ratio_text(res, w, rc)
+                        passed += ok is True
+                        missed += ok is False
+                        texts.append(text)
+                    add(f"| {spec.label} | " + " | ".join(texts) + " |")
+                add("")
+        if passed or missed:
+            add(f"Targets: {passed} pass, {missed} miss.")
+            add("")
+        if res.failures:
+            add("Failures:")
+            add("")
+            for f in res.failures:
+                add(f"- {f[:400]}")
+            add("")
+        if res.sql_check:
+            title = "Same-commands check (what storekeeper sends vs the raw loops)" if res.name == "redis" else (
+                "Same-SQL check (raw loops vs what storekeeper sends)"
+            )
+            add(f"{title}: " + "; ".join(res.sql_check) + ".")
+            add("")
+        if res.leftovers:
+            add(f"Left behind: {', '.join(res.leftovers)}")
+            add("")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: " + ",".join(BACKENDS))
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: W5,W6")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK.n:,} operations instead of {FULL.n:,}")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per variant, best kept (default: 1, --quick 2)")
+    parser.add_argument(
+        "--postgresql-url",
+        default=os.environ.get("STOREKEEPER_BENCH_POSTGRESQL_URL", DEFAULT_URLS["postgresql"]),
+    )
+    parser.add_argument("--mysql-url", default=os.environ.get("STOREKEEPER_BENCH_MYSQL_URL", DEFAULT_URLS["mysql"]))
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("STOREKEEPER_BENCH_REDIS_URL", DEFAULT_URLS["redis"]),
+        help="a database the run may FLUSHDB at the end (default db 14)",
+    )
+    parser.add_argument(
+        "--in-place", action="store_true",
+        help=f"run in the databases of the URLs instead of a database {BENCH_DB} created (and "
+        "dropped) on their servers",
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Markdown report path")
+    args = parser.parse_args(argv)
+
+    backends = [b.strip().lower() for b in args.backends.split(",") if b.strip()]
+    workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
+    for b in backends:
+        if b not in BACKENDS:
+            parser.error(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
+    for w in workloads:
+        if w not in WORKLOADS:
+            parser.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
+    workloads = [w for w in WORKLOADS if w in workloads]
+    sizes = QUICK if args.quick else FULL
+    if args.repeats is not None:
+        if args.repeats < 1:
+            parser.error("--repeats must be at least 1")
+        sizes = Sizes(sizes.n, sizes.warm, sizes.cap_s, args.repeats)
+
+    t0 = perf_counter()
+    results = [run_backend(b, sizes, workloads, args) for b in backends]
+    report = render(results, sizes, args.quick, workloads, perf_counter() - t0)
+    print(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report, encoding="utf-8")
+    progress(f"written to {args.output}")
+    return 0
+
+
+MAIN_VARIANTS = (SKSync, SKAsync, RawSQL, RawRedis)
+
+if __name__ == "__main__":
+    sys.exit(main())
