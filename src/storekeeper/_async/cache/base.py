@@ -8,7 +8,6 @@ check the expiry on every read, delete expired entries they come across, and
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -131,5 +130,3 @@ class AsyncCache(ABC):
     @abstractmethod
     async def _purge_expired(self, limit: int) -> int: ...
 
-
-INF = math.inf

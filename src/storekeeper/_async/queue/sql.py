@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+import uuid
 from typing import Any
 
 from ..._compat import rt_async as rt
@@ -308,8 +309,6 @@ class AsyncSQLQueue(AsyncQueue):
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:

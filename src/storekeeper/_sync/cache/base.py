@@ -10,7 +10,6 @@ check the expiry on every read, delete expired entries they come across, and
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -133,5 +132,3 @@ class Cache(ABC):
     @abstractmethod
     def _purge_expired(self, limit: int) -> int: ...
 
-
-INF = math.inf

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+import uuid
 from typing import Any
 
 from ..._compat import rt_sync as rt
@@ -310,8 +311,6 @@ class SQLQueue(Queue):
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:
