@@ -27,15 +27,9 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import importlib.metadata
-import inspect
 import multiprocessing as mp
 import os
-import platform
-import re
-import secrets
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -43,29 +37,44 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
+from harness import (
+    RESULTS,
+    BenchContext,
+    Cell,
+    RecordingCursor,
+    Run,
+    Target,
+    add_common_options,
+    capture_storekeeper,
+    cell_text,
+    compare,
+    deadline_of,
+    describe,
+    mysql_connect,
+    parse_selection,
+    perf_counter,
+    postgresql_connect,
+    progress,
+    ratio_text,
+    raw_connect,
+    redis_client,
+    report_header,
+    rotated,
+    server_version,
+    write_report,
+)
 
 from storekeeper import AsyncDataStore, DataStore, new_id
 from storekeeper.core.entities import utcnow_iso
-from storekeeper.sql.sqlite import PRAGMAS
 
-perf_counter = time.perf_counter
-
-HERE = Path(__file__).resolve().parent
-DEFAULT_OUTPUT = HERE / "results" / "queues.md"
+DEFAULT_OUTPUT = RESULTS / "queues.md"
 
 WORKLOADS = ("W5", "W6")
 BACKENDS = ("sqlite", "postgresql", "mysql", "redis", "memory")
-DEFAULT_URLS = {
-    "postgresql": "postgresql://postgres@127.0.0.1:5432/test",
-    "mysql": "mysql://root@127.0.0.1:3306/test",
-    "redis": "redis://127.0.0.1:6379/14",
-}
 #: consumer processes of the W5 "4 consumers" column
 CONSUMERS = 4
 #: the lease every receive asks for (storekeeper's default)
@@ -116,30 +125,10 @@ def make_values(n: int) -> list[dict[str, Any]]:
 # --- measurements ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Run:
-    ops: int
-    seconds: float
-    capped: bool = False
-
-    @property
-    def rate(self) -> float:
-        return self.ops / self.seconds if self.seconds > 0 else float("inf")
-
-
 def end_to_end(push: Run, consume: Run) -> Run:
     """Push plus consume, per message: ``1 / (push s/msg + consume s/msg)``."""
     per_msg = push.seconds / max(push.ops, 1) + consume.seconds / max(consume.ops, 1)
     return Run(consume.ops, per_msg * consume.ops, push.capped or consume.capped)
-
-
-def progress(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 # --- raw loops: storekeeper's statements and parameters, written inline ----------------------
@@ -345,51 +334,6 @@ def raw_cache_get(cur: Any, cs: Any, keys: Sequence[str], deadline: float) -> in
     return n
 
 
-# --- raw connections ----------------------------------------------------------------------
-
-
-def sqlite_connect(path: str) -> sqlite3.Connection:
-    """sqlite3 in autocommit with storekeeper's pragmas; the driver's busy handler waits 30 s."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-    for key, value in PRAGMAS.items():
-        conn.execute(f"PRAGMA {key} = {value}")
-    return conn
-
-
-def mysql_kwargs(url: str) -> dict[str, Any]:
-    p = urlsplit(url)
-    return {
-        "host": p.hostname or "127.0.0.1",
-        "port": p.port or 3306,
-        "user": unquote(p.username or "root"),
-        "password": unquote(p.password or ""),
-        "database": p.path.lstrip("/") or "test",
-        "charset": "utf8mb4",
-        "autocommit": True,
-    }
-
-
-def raw_connect(dialect: str, target: str) -> tuple[Any, Any]:
-    """``(connection, cursor)`` of the raw sync driver, autocommit."""
-    if dialect == "sqlite":
-        conn: Any = sqlite_connect(target)
-    elif dialect == "postgresql":
-        import psycopg
-
-        conn = psycopg.connect(target, autocommit=True)
-    else:
-        import pymysql
-
-        conn = pymysql.connect(**mysql_kwargs(target))
-    return conn, conn.cursor()
-
-
-def redis_client(url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(url)
-
-
 # --- the 4-consumer processes ----------------------------------------------------------------
 
 
@@ -528,15 +472,13 @@ def run_consumers(
 # --- one backend's run --------------------------------------------------------------------
 
 
-class Ctx:
+class Ctx(BenchContext):
     """What the variants of one backend share; removes what it created."""
 
     def __init__(self, name: str, sizes: Sizes, args: argparse.Namespace) -> None:
+        super().__init__()
         self.name = name
         self.sizes = sizes
-        self.token = secrets.token_hex(3)
-        self.seq = 0
-        self.runner = asyncio.Runner()
         self.tmp = tempfile.mkdtemp(prefix="storekeeper-qbench-")
         self.payloads = make_payloads(sizes.n)
         self.warm_payloads = make_payloads(sizes.warm)
@@ -580,16 +522,12 @@ class Ctx:
     def _own_database(self, create: bool) -> None:
         """(Re)create, or drop, the database of the run on the PostgreSQL / MySQL server."""
         if self.dialect == "postgresql":
-            import psycopg
-
-            with psycopg.connect(self.server_url, autocommit=True) as c:
+            with postgresql_connect(self.server_url) as c:
                 c.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
                 if create:
                     c.execute(f"CREATE DATABASE {BENCH_DB}")
         else:
-            import pymysql
-
-            c = pymysql.connect(**mysql_kwargs(self.server_url))
+            c = mysql_connect(self.server_url)
             try:
                 with c.cursor() as cur:
                     cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
@@ -613,22 +551,11 @@ class Ctx:
             self.ds.queue.length("skb_probe")
         elif self.dialect is not None:
             self.admin, self.admin_cur = raw_connect(self.dialect, self.raw_target)
-            self.version = self._server_version()
+            self.version = server_version(self.dialect, self.admin_cur, self.url)
         else:
             self.version = "in-process memory store"
         self.ads = AsyncDataStore(self.url, **self.kwargs)
         self.call(self.ads.open)
-
-    def _server_version(self) -> str:
-        cur = self.admin_cur
-        if self.dialect == "sqlite":
-            return f"SQLite {sqlite3.sqlite_version} (file in a temp dir, WAL, synchronous=NORMAL)"
-        if self.dialect == "postgresql":
-            cur.execute("SHOW server_version")
-            return f"PostgreSQL {cur.fetchone()[0]} at {redact(self.url)}"
-        cur.execute("SELECT VERSION()")
-        v = str(cur.fetchone()[0])
-        return f"{'MariaDB' if 'mariadb' in v.lower() else 'MySQL'} {v} at {redact(self.url)}"
 
     def ensure_admin(self) -> None:
         """Reconnect the set-up connection if the server dropped it (other processes kill sessions)."""
@@ -643,17 +570,6 @@ class Ctx:
         with contextlib.suppress(Exception):
             self.admin.close()
         self.admin, self.admin_cur = raw_connect(self.dialect or "", self.raw_target)
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Call *fn*; run it to completion in this backend's one event loop if async."""
-        out = fn(*args)
-        if inspect.iscoroutine(out):
-            out = self.runner.run(out)
-        return out
-
-    def fresh(self, what: str) -> str:
-        self.seq += 1
-        return f"skb{self.token}_{what}_{self.seq}"
 
     def settle(self, table: str = "port_messages") -> None:
         """The same state before every timed section.
@@ -771,11 +687,6 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
 
 
-def redact(url: str) -> str:
-    p = urlsplit(url)
-    return url.replace(f":{p.password}@", ":***@") if p.password else url
-
-
 # --- variants ---------------------------------------------------------------------------------
 
 
@@ -806,10 +717,6 @@ class Variant(ABC):
 
     def close(self) -> Any:
         return None
-
-
-def deadline_of(cap_s: float) -> float:
-    return perf_counter() + cap_s
 
 
 # storekeeper ---------------------------------------------------------------------------------
@@ -1423,92 +1330,6 @@ class DiskCache(Variant):
 
 # --- the same-SQL check -----------------------------------------------------------------------
 
-_TXN_RE = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
-
-
-@contextlib.contextmanager
-def capture_storekeeper(backend: Any) -> Iterator[list[str]]:
-    """Record every statement a storekeeper sync SQL backend sends, at its connection class.
-
-    ``begin``/``commit``/``rollback`` are recorded as BEGIN/COMMIT/ROLLBACK.
-    """
-    conn = backend.acquire()
-    cls = type(conn)
-    backend.release(conn)
-    seen: list[str] = []
-    saved: dict[str, Any] = {}
-
-    def wrap_stmt(fn: Callable[..., Any]) -> Callable[..., Any]:
-        def inner(self: Any, sql: str, params: Any = ()) -> Any:
-            if not _TXN_RE.match(sql):
-                seen.append(sql)
-            return fn(self, sql, params)
-
-        return inner
-
-    def wrap_txn(fn: Callable[..., Any], tag: str) -> Callable[..., Any]:
-        def inner(self: Any) -> Any:
-            seen.append(tag)
-            return fn(self)
-
-        return inner
-
-    for m in ("execute", "executemany", "fetchone", "fetchall"):
-        saved[m] = cls.__dict__.get(m)
-        setattr(cls, m, wrap_stmt(getattr(cls, m)))
-    for m, tag in (("begin", "BEGIN"), ("commit", "COMMIT"), ("rollback", "ROLLBACK")):
-        saved[m] = cls.__dict__.get(m)
-        setattr(cls, m, wrap_txn(getattr(cls, m), tag))
-    try:
-        yield seen
-    finally:
-        for m, fn in saved.items():
-            if fn is None:
-                delattr(cls, m)
-            else:
-                setattr(cls, m, fn)
-
-
-class RecordingCursor:
-    """A raw cursor (and, for PyMySQL, its connection's begin/commit) that records statements."""
-
-    def __init__(self, conn: Any, cur: Any) -> None:
-        self._conn = conn
-        self._cur = cur
-        self.seen: list[str] = []
-
-    def execute(self, sql: str, params: Any = None) -> Any:
-        self.seen.append(sql)
-        return self._cur.execute(sql, params) if params is not None else self._cur.execute(sql)
-
-    def fetchone(self) -> Any:
-        return self._cur.fetchone()
-
-    def fetchall(self) -> Any:
-        return self._cur.fetchall()
-
-    @property
-    def rowcount(self) -> int:
-        return int(self._cur.rowcount)
-
-    def begin(self) -> None:
-        self.seen.append("BEGIN")
-        self._conn.begin()
-
-    def commit(self) -> None:
-        self.seen.append("COMMIT")
-        self._conn.commit()
-
-    def rollback(self) -> None:
-        self.seen.append("ROLLBACK")
-        self._conn.rollback()
-
-
-def compare(what: str, sk: list[str], raw: list[str], noun: str = "statement") -> str:
-    if sk == raw:
-        return f"{what}: identical ({len(sk)} {noun}{'s' if len(sk) != 1 else ''})"
-    return f"{what}: DIFFERENT: storekeeper [{' | '.join(sk)}] vs raw [{' | '.join(raw)}]"
-
 
 def check_same_sql(ctx: Ctx, workloads: Sequence[str]) -> list[str]:
     """One push, receive, ack, cache set and get, through storekeeper and through the raw loops."""
@@ -1657,17 +1478,6 @@ def check_redis_commands(ctx: Ctx, workloads: Sequence[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Target:
-    minimum: float
-
-    def met(self, ratio: float) -> bool:
-        return ratio >= self.minimum
-
-    def __str__(self) -> str:
-        return f"≥{self.minimum:g}x"
-
-
-@dataclass(frozen=True)
 class RatioCell:
     num: tuple[str, str]  # (row, metric)
     den: tuple[str, str]
@@ -1772,15 +1582,6 @@ def ratio_specs(backend: str, w: str, labels: dict[str, str]) -> list[RatioSpec]
 
 
 @dataclass
-class Cell:
-    runs: list[Run] = field(default_factory=list)
-
-    @property
-    def best(self) -> Run | None:
-        return max(self.runs, key=lambda r: r.rate) if self.runs else None
-
-
-@dataclass
 class BackendResult:
     name: str
     version: str = ""
@@ -1831,8 +1632,7 @@ def run_backend(name: str, sizes: Sizes, workloads: Sequence[str], args: argpars
             active = [v for v in variants if w in v.workloads]
             errors: dict[str, int] = {}
             for rep in range(sizes.repeats):
-                k = rep % max(1, len(active))
-                for v in active[k:] + active[:k]:  # rotate the order between repeats
+                for v in rotated(active, rep):  # rotate the order between repeats
                     if errors.get(v.key, 0) >= 2:
                         continue
                     out = None
@@ -1893,54 +1693,25 @@ def VARIANT_CLASSES(ctx: Ctx) -> list[type[Variant]]:  # noqa: N802 - a table, r
 # --- report ------------------------------------------------------------------------------------
 
 
-def fmt_rate(rate: float) -> str:
-    return f"{rate:,.0f}" if rate >= 100 else f"{rate:,.1f}"
-
-
-def cell_text(cell: Cell | None) -> str:
-    if cell is None or cell.best is None:
-        return "–"
-    best = cell.best
-    return fmt_rate(best.rate) + ("ᶜ" if best.capped else "")
-
-
-def ratio_text(res: BackendResult, w: str, rc: RatioCell) -> tuple[str, bool | None]:
+def ratio_cell(res: BackendResult, w: str, rc: RatioCell) -> tuple[str, bool | None]:
     a = res.cells.get((w, *rc.num))
     b = res.cells.get((w, *rc.den))
     if a is None or b is None or a.best is None or b.best is None:
         return "–", None
-    ratio = a.best.rate / b.best.rate
-    if rc.target is None:
-        return f"{ratio:.2f}x", None
-    ok = rc.target.met(ratio)
-    shown = f"{ratio:.2f}"
-    if rc.target.met(float(shown)) != ok:  # 0.698 is a miss, not "0.70x MISS"
-        shown = f"{ratio:.3f}"
-    return f"{shown}x {'pass' if ok else 'MISS'} ({rc.target})", ok
+    return ratio_text(a.best.rate / b.best.rate, rc.target)
 
 
 def render(results: list[BackendResult], sizes: Sizes, quick: bool, workloads: Sequence[str], total_s: float) -> str:
-    out: list[str] = []
-    add = out.append
-    add("# storekeeper queue and cache benchmark")
-    add("")
-    versions = []
-    for dist in (
-        "storekeeper", "psycopg", "PyMySQL", "redis", "hiredis", "orjson",
-        "persist-queue", "procrastinate", "diskcache",
-    ):
-        try:
-            versions.append(f"{dist} {importlib.metadata.version(dist)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{dist} (not installed)")
-    add(
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} · Python {platform.python_version()} · "
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs · "
-        f"{'quick' if quick else 'full'} run, {total_s:.0f}s"
+    out = report_header(
+        "storekeeper queue and cache benchmark",
+        (
+            "storekeeper", "psycopg", "PyMySQL", "redis", "hiredis", "orjson",
+            "persist-queue", "procrastinate", "diskcache",
+        ),
+        quick,
+        total_s,
     )
-    add("")
-    add("Versions: " + ", ".join(versions) + ".")
-    add("")
+    add = out.append
     add(
         f"Sizes: W5 {sizes.n:,} messages pushed one call each, then received and acked "
         f"(warm-up {sizes.warm:,} on the same queue), and {sizes.n:,} drained by {CONSUMERS} "
@@ -1974,7 +1745,7 @@ def render(results: list[BackendResult], sizes: Sizes, quick: bool, workloads: S
             add("")
             specs = [
                 s for s in ratio_specs(res.name, w, labels)
-                if any(ratio_text(res, w, c)[0] != "–" for c in s.cells.values())
+                if any(ratio_cell(res, w, c)[0] != "–" for c in s.cells.values())
             ]
             if specs:
                 add("| ratio | " + " | ".join(COLUMN_TITLES[m].rsplit(" ", 1)[0] for m in cols) + " |")
@@ -1986,7 +1757,7 @@ def render(results: list[BackendResult], sizes: Sizes, quick: bool, workloads: S
                         if rc is None:
                             texts.append("")
                             continue
-                        text, ok = ratio_text(res, w, rc)
+                        text, ok = ratio_cell(res, w, rc)
                         passed += ok is True
                         missed += ok is False
                         texts.append(text)
@@ -2015,36 +1786,17 @@ def render(results: list[BackendResult], sizes: Sizes, quick: bool, workloads: S
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: " + ",".join(BACKENDS))
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: W5,W6")
+    add_common_options(parser, BACKENDS, WORKLOADS, ("postgresql", "mysql", "redis"), DEFAULT_OUTPUT)
     parser.add_argument("--quick", action="store_true", help=f"{QUICK.n:,} operations instead of {FULL.n:,}")
     parser.add_argument("--repeats", type=int, default=None, help="runs per variant, best kept (default: 1, --quick 2)")
-    parser.add_argument(
-        "--postgresql-url",
-        default=os.environ.get("STOREKEEPER_BENCH_POSTGRESQL_URL", DEFAULT_URLS["postgresql"]),
-    )
-    parser.add_argument("--mysql-url", default=os.environ.get("STOREKEEPER_BENCH_MYSQL_URL", DEFAULT_URLS["mysql"]))
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("STOREKEEPER_BENCH_REDIS_URL", DEFAULT_URLS["redis"]),
-        help="a database the run may FLUSHDB at the end (default db 14)",
-    )
     parser.add_argument(
         "--in-place", action="store_true",
         help=f"run in the databases of the URLs instead of a database {BENCH_DB} created (and "
         "dropped) on their servers",
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Markdown report path")
     args = parser.parse_args(argv)
 
-    backends = [b.strip().lower() for b in args.backends.split(",") if b.strip()]
-    workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
-    for b in backends:
-        if b not in BACKENDS:
-            parser.error(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
-    for w in workloads:
-        if w not in WORKLOADS:
-            parser.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
-    workloads = [w for w in WORKLOADS if w in workloads]
+    backends, workloads = parse_selection(parser, args, BACKENDS, WORKLOADS)
     sizes = QUICK if args.quick else FULL
     if args.repeats is not None:
         if args.repeats < 1:
@@ -2054,10 +1806,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = perf_counter()
     results = [run_backend(b, sizes, workloads, args) for b in backends]
     report = render(results, sizes, args.quick, workloads, perf_counter() - t0)
-    print(report)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report, encoding="utf-8")
-    progress(f"written to {args.output}")
+    write_report(report, args.output)
     return 0
 
 

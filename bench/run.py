@@ -17,31 +17,49 @@ backend that they are what storekeeper sends to its driver.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import gc
-import importlib.metadata
-import inspect
 import os
-import platform
 import random
-import secrets
 import shutil
-import sqlite3
 import sys
 import tempfile
-import time
 import traceback
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import orjson
+from harness import (
+    RESULTS,
+    BenchContext,
+    Cell,
+    Run,
+    Target,
+    add_common_options,
+    amysql_connect,
+    apostgresql_connect,
+    apply_pragmas,
+    asqlite_connect,
+    capture_storekeeper,
+    cell_text,
+    describe,
+    maybe_await,
+    mysql_connect,
+    parse_selection,
+    perf_counter,
+    postgresql_connect,
+    progress,
+    ratio_text,
+    report_header,
+    rotated,
+    server_version,
+    sqlite_connect,
+    write_report,
+)
 
 from storekeeper import (
     AsyncDataStore,
@@ -53,19 +71,11 @@ from storekeeper import (
     new_id,
 )
 from storekeeper.core.filters import SortOrder, compile_filters
-from storekeeper.sql.sqlite import PRAGMAS
 
-perf_counter = time.perf_counter
-
-HERE = Path(__file__).resolve().parent
-DEFAULT_OUTPUT = HERE / "results" / "latest.md"
+DEFAULT_OUTPUT = RESULTS / "latest.md"
 
 WORKLOADS = ("W1", "W2", "W3", "W4")
 BACKENDS = ("sqlite", "postgresql", "mysql")
-DEFAULT_URLS = {
-    "postgresql": "postgresql://postgres@127.0.0.1:5432/test",
-    "mysql": "mysql://root@127.0.0.1:3306/test",
-}
 
 # W4: status = 'active' AND priority >= 5 ORDER BY priority DESC LIMIT 50
 W4_FILTERS = [QueryFilter("status", "eq", "active"), QueryFilter("priority", "gte", 5)]
@@ -217,17 +227,6 @@ class Dataset:
 # --- measurements ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Run:
-    ops: int
-    seconds: float
-    capped: bool = False
-
-    @property
-    def rate(self) -> float:
-        return self.ops / self.seconds if self.seconds > 0 else float("inf")
-
-
 def timed_loop(op: Callable[[Any], object], args: Sequence[Any], cap_s: float) -> Run:
     """Call ``op(a)`` for each of *args*; stop early after *cap_s* seconds."""
     gc.collect()
@@ -296,13 +295,6 @@ class BackendSpec(ABC):
         self.url = url
 
     @property
-    def redacted(self) -> str:
-        parts = urlsplit(self.url)
-        if parts.password:
-            return self.url.replace(f":{parts.password}@", ":***@")
-        return self.url
-
-    @property
     @abstractmethod
     def sa_url(self) -> str: ...
 
@@ -355,10 +347,10 @@ class BackendSpec(ABC):
 
     async def aalive(self, conn: Any) -> bool:
         try:
-            cur = await _maybe_await(conn.cursor())
+            cur = await maybe_await(conn.cursor())
             await cur.execute("SELECT 1")
             await cur.fetchall()
-            await _maybe_await(cur.close())
+            await maybe_await(cur.close())
         except Exception:
             return False
         return True
@@ -389,23 +381,11 @@ class SQLiteSpec(BackendSpec):
     def sa_url(self) -> str:
         return f"sqlite:///{self.path}"
 
-    @staticmethod
-    def _pragmas(cur: Any) -> None:
-        for key, value in PRAGMAS.items():
-            cur.execute(f"PRAGMA {key} = {value}")
-
     def connect(self) -> Any:
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        self._pragmas(conn)
-        return conn
+        return sqlite_connect(self.path, timeout=5.0)  # sqlite3's default busy timeout
 
     async def aconnect(self) -> Any:
-        import aiosqlite
-
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        for key, value in PRAGMAS.items():
-            await conn.execute(f"PRAGMA {key} = {value}")
-        return conn
+        return await asqlite_connect(self.path)
 
     def begin(self, conn: Any, cur: Any) -> None:
         cur.execute("BEGIN")
@@ -420,7 +400,7 @@ class SQLiteSpec(BackendSpec):
         await cur.execute("COMMIT")
 
     def server_version(self, cur: Any) -> str:
-        return f"SQLite {sqlite3.sqlite_version} (file in a temp dir, WAL, synchronous=NORMAL)"
+        return server_version("sqlite", cur, self.url)
 
     def settle(self, cur: Any) -> None:
         cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -437,7 +417,7 @@ class SQLiteSpec(BackendSpec):
 
         def on_connect(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            self._pragmas(cur)
+            apply_pragmas(cur)
             cur.close()
 
         event.listen(engine, "connect", on_connect)
@@ -457,14 +437,10 @@ class PostgreSQLSpec(BackendSpec):
         return "postgresql+psycopg://" + self.url.split("://", 1)[1]
 
     def connect(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(self.url, autocommit=True)
+        return postgresql_connect(self.url)
 
     async def aconnect(self) -> Any:
-        import psycopg
-
-        return await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        return await apostgresql_connect(self.url)
 
     def begin(self, conn: Any, cur: Any) -> None:
         cur.execute("BEGIN")
@@ -479,8 +455,7 @@ class PostgreSQLSpec(BackendSpec):
         await cur.execute("COMMIT")
 
     def server_version(self, cur: Any) -> str:
-        cur.execute("SHOW server_version")
-        return f"PostgreSQL {cur.fetchone()[0]} at {self.redacted}"
+        return server_version("postgresql", cur, self.url)
 
     def index_used(self, lines: list[str]) -> bool:
         return any("Index Scan" in ln or "Index Only Scan" in ln for ln in lines)
@@ -492,32 +467,15 @@ class MySQLSpec(BackendSpec):
     raw_async_label = "aiomysql"
     sa_expression_index = False  # decided at open: MariaDB has no expression indexes
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        p = urlsplit(url)
-        self.kwargs: dict[str, Any] = {
-            "host": p.hostname or "127.0.0.1",
-            "port": p.port or 3306,
-            "user": unquote(p.username or "root"),
-            "password": unquote(p.password or ""),
-            "charset": "utf8mb4",
-            "autocommit": True,
-        }
-        self.database = p.path.lstrip("/") or "test"
-
     @property
     def sa_url(self) -> str:
         return "mysql+pymysql://" + self.url.split("://", 1)[1]
 
     def connect(self) -> Any:
-        import pymysql
-
-        return pymysql.connect(database=self.database, **self.kwargs)
+        return mysql_connect(self.url)
 
     async def aconnect(self) -> Any:
-        import aiomysql
-
-        return await aiomysql.connect(db=self.database, **self.kwargs)
+        return await amysql_connect(self.url)
 
     def begin(self, conn: Any, cur: Any) -> None:
         conn.begin()
@@ -532,12 +490,10 @@ class MySQLSpec(BackendSpec):
         await conn.commit()
 
     def server_version(self, cur: Any) -> str:
-        cur.execute("SELECT VERSION()")
-        version = str(cur.fetchone()[0])
-        flavour = "MariaDB" if "mariadb" in version.lower() else "MySQL"
+        text = server_version("mysql", cur, self.url)
         # MySQL 8.0.13+ indexes expressions; MariaDB only indexes (virtual) columns
-        self.sa_expression_index = flavour == "MySQL"
-        return f"{flavour} {version} at {self.redacted}"
+        self.sa_expression_index = text.startswith("MySQL ")
+        return text
 
     def analyze(self, cur: Any, qtable: str) -> None:
         cur.execute(f"ANALYZE TABLE {qtable}")
@@ -571,16 +527,14 @@ def make_spec(name: str, args: argparse.Namespace) -> BackendSpec:
 # --- one backend's run: stores, connections, tables -----------------------------------
 
 
-class BackendRun:
+class BackendRun(BenchContext):
     """Everything one backend's measurements share; cleans up what it created."""
 
     def __init__(self, spec: BackendSpec, sizes: Sizes, data: Dataset) -> None:
+        super().__init__()
         self.spec = spec
         self.sizes = sizes
         self.data = data
-        self.token = secrets.token_hex(3)
-        self.seq = 0
-        self.runner = asyncio.Runner()
         self.sk: DataStore | None = None
         self.ask: AsyncDataStore | None = None
         self.admin: Any = None
@@ -601,13 +555,6 @@ class BackendRun:
         self.version = spec.server_version(self.admin_cur)
         self.ask = AsyncDataStore(spec.url)
         self.call(self.ask.open)
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Call *fn*; run it to completion in this backend's one event loop if async."""
-        out = fn(*args)
-        if inspect.iscoroutine(out):
-            out = self.runner.run(out)
-        return out
 
     def sa_engine(self) -> Any:
         if self.engine is None:
@@ -644,8 +591,7 @@ class BackendRun:
 
     # -- tables --
     def fresh_name(self, workload: str, variant: str) -> str:
-        self.seq += 1
-        return f"skb{self.token}_{workload.lower()}_{variant}_{self.seq}"
+        return self.fresh(f"{workload.lower()}_{variant}")
 
     def settle(self) -> None:
         self.spec.settle(self.admin_cur)
@@ -813,28 +759,6 @@ class BackendRun:
                 (like,),
             )
         return [str(r[0]) for r in cur.fetchall()]
-
-
-@contextlib.contextmanager
-def capture_sql(backend: Any) -> Iterator[list[str]]:
-    """Record the SQL a storekeeper sync backend runs (for the same-SQL check)."""
-    seen: list[str] = []
-    originals = {m: getattr(backend, m) for m in ("execute", "fetchone", "fetchall")}
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        def inner(sql: str, params: Any = ()) -> Any:
-            seen.append(sql)
-            return method(sql, params)
-
-        return inner
-
-    for m, fn in originals.items():
-        setattr(backend, m, wrap(fn))
-    try:
-        yield seen
-    finally:
-        for m in originals:
-            delattr(backend, m)
 
 
 # --- variants --------------------------------------------------------------------------
@@ -1181,7 +1105,7 @@ class RawAsync(Variant):
 
     async def connect(self) -> None:
         self.conn = await self.ctx.spec.aconnect()
-        self.cur = await _maybe_await(self.conn.cursor())
+        self.cur = await maybe_await(self.conn.cursor())
 
     def prepare(self, w: str) -> None:
         if w == "W2":
@@ -1293,18 +1217,12 @@ class RawAsync(Variant):
         if self.conn is None:
             return
         with contextlib.suppress(Exception):
-            await _maybe_await(self.cur.close())
+            await maybe_await(self.cur.close())
         with contextlib.suppress(Exception):
-            await _maybe_await(self.conn.close())
+            await maybe_await(self.conn.close())
         if hasattr(self.conn, "wait_closed"):  # aiomysql
             with contextlib.suppress(Exception):
                 await self.conn.wait_closed()
-
-
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 # SQLAlchemy ORM ---------------------------------------------------------------------
@@ -1545,18 +1463,6 @@ class AAOrm(SAOrm):
 
 
 @dataclass(frozen=True)
-class Target:
-    minimum: float
-    strict: bool = False  # "ahead of": more than, not at least
-
-    def met(self, ratio: float) -> bool:
-        return ratio > self.minimum if self.strict else ratio >= self.minimum
-
-    def __str__(self) -> str:
-        return f">{self.minimum:g}x" if self.strict else f"≥{self.minimum:g}x"
-
-
-@dataclass(frozen=True)
 class RatioSpec:
     label: str
     num: str
@@ -1601,22 +1507,6 @@ def ratio_specs(spec: BackendSpec) -> list[RatioSpec]:
 
 
 @dataclass
-class Cell:
-    runs: list[Run] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    #: set when the variant gave up on this workload
-    error: str | None = None
-
-    @property
-    def best(self) -> Run | None:
-        return max(self.runs, key=lambda r: r.rate) if self.runs else None
-
-    @property
-    def spent(self) -> float:
-        return sum(r.seconds for r in self.runs)
-
-
-@dataclass
 class BackendResult:
     spec: BackendSpec
     version: str = ""
@@ -1628,15 +1518,6 @@ class BackendResult:
     leftovers: list[str] = field(default_factory=list)
     seconds: float = 0.0
     workload_seconds: dict[str, float] = field(default_factory=dict)
-
-
-def describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
-
-
-def progress(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def build_variants(ctx: BackendRun) -> list[Variant]:
@@ -1656,15 +1537,15 @@ def check_same_sql(ctx: BackendRun) -> list[str]:
     repo = ctx.sk_table("chk", "sql", indexes=W4_INDEXES)
     backend = ctx.sk.backend
     try:
-        with capture_sql(backend) as seen:
+        with capture_storekeeper(backend) as seen:
             created = repo.create(dict(ctx.data.w1[0] if ctx.data.w1 else {"status": "x"}))
         ok = repo.sql.insert in seen  # type: ignore[attr-defined]
         out.append(f"W1 insert: {'identical' if ok else 'DIFFERENT: ' + ' | '.join(seen)}")
-        with capture_sql(backend) as seen:
+        with capture_storekeeper(backend) as seen:
             repo.get(created["id"])
         ok = repo.sql.get in seen  # type: ignore[attr-defined]
         out.append(f"W2 get: {'identical' if ok else 'DIFFERENT: ' + ' | '.join(seen)}")
-        with capture_sql(backend) as seen:
+        with capture_storekeeper(backend) as seen:
             page = repo.list(filters=W4_FILTERS, sort_by="priority", sort_order="desc", limit=W4_LIMIT)
         sql, _ = w4_statement(repo)
         ok = sql in seen
@@ -1715,8 +1596,7 @@ def run_backend(
                 else:
                     cell.error = cell.failures[-1]
             for rep in range(max_runs + 1):  # one spare round for runs that failed
-                k = rep % len(active)
-                for v in active[k:] + active[:k]:  # rotate the order between repeats
+                for v in rotated(active, rep):  # rotate the order between repeats
                     cell = result.cells[(w, v.key)]
                     n = len(cell.runs)
                     if cell.error is not None or n >= max_runs:
@@ -1785,70 +1665,28 @@ TITLES = {
 }
 
 
-def fmt_rate(rate: float) -> str:
-    return f"{rate:,.0f}" if rate >= 100 else f"{rate:,.1f}"
-
-
-def cell_text(cell: Cell | None) -> str:
-    if cell is None:
-        return "–"
-    if cell.error is not None:
-        return "error"
-    best = cell.best
-    if best is None:
-        return "–"
-    marks = ""
-    if len(cell.runs) == 1:
-        marks += "¹"
-    if best.capped:
-        marks += "ᶜ"
-    return fmt_rate(best.rate) + marks
-
-
 def ratio_cell(res: BackendResult, rs: RatioSpec, w: str, index_ok: bool) -> tuple[str, bool | None]:
     a, b = res.cells.get((w, rs.num)), res.cells.get((w, rs.den))
     if a is None or b is None or a.best is None or b.best is None:
         return "–", None
-    ratio = a.best.rate / b.best.rate
-    target = rs.targets.get(w)
-    if target is None:
-        return f"{ratio:.2f}x", None
-    ok = target.met(ratio)
-    shown = f"{ratio:.2f}"
-    if target.met(float(shown)) != ok:  # 0.698 is a miss, not "0.70x MISS"
-        shown = f"{ratio:.3f}"
-    extra = ""
-    if w == "W4" and rs.needs_index and not index_ok:
-        ok = False
-        extra = ", index not used"
-    return f"{shown}x {'pass' if ok else 'MISS'} ({target}{extra})", ok
+    veto = "index not used" if w == "W4" and rs.needs_index and not index_ok else None
+    return ratio_text(a.best.rate / b.best.rate, rs.targets.get(w), veto)
 
 
 def render(
     results: list[BackendResult], sizes: Sizes, quick: bool, min_runs: int,
     workloads: Sequence[str], total_s: float,
 ) -> str:
-    out: list[str] = []
-    add = out.append
-    add("# storekeeper benchmark")
-    add("")
-    versions = []
-    for dist in (
-        "storekeeper", "SQLAlchemy", "advanced-alchemy", "psycopg", "PyMySQL", "aiomysql",
-        "aiosqlite", "orjson", "pydantic",
-    ):
-        try:
-            versions.append(f"{dist} {importlib.metadata.version(dist)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{dist} (not installed)")
-    add(
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} · Python {platform.python_version()} · "
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs · "
-        f"{'quick' if quick else 'full'} run, {total_s:.0f}s"
+    out = report_header(
+        "storekeeper benchmark",
+        (
+            "storekeeper", "SQLAlchemy", "advanced-alchemy", "psycopg", "PyMySQL", "aiomysql",
+            "aiosqlite", "orjson", "pydantic",
+        ),
+        quick,
+        total_s,
     )
-    add("")
-    add("Versions: " + ", ".join(versions) + ".")
-    add("")
+    add = out.append
     add(
         f"Sizes: W1 {sizes.w1:,} creates (warm-up {sizes.w1_warm:,}); "
         f"W2 {sizes.w2:,} gets over {sizes.w2_rows:,} documents (warm-up {sizes.w2_warm:,}); "
@@ -1878,7 +1716,8 @@ def render(
         for key, label in res.labels.items():
             if all((w, key) not in res.cells for w in workloads):
                 continue
-            add(f"| {label} | " + " | ".join(cell_text(res.cells.get((w, key))) for w in workloads) + " |")
+            shown = [cell_text(res.cells.get((w, key)), mark_single=True) for w in workloads]
+            add(f"| {label} | " + " | ".join(shown) + " |")
         add("")
         index_ok = any(p.index_used for p in res.plans if p.title.startswith("storekeeper"))
         add("Ratios (higher is better for storekeeper):")
@@ -1934,35 +1773,18 @@ def render(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql,mysql")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: W1,W2,W3,W4")
+    add_common_options(parser, BACKENDS, WORKLOADS, ("postgresql", "mysql"), DEFAULT_OUTPUT)
     parser.add_argument("--quick", action="store_true", help="a tenth of the operations")
     parser.add_argument(
         "--repeats", type=int, default=MIN_RUNS,
         help=f"minimum runs per measurement, best kept (default {MIN_RUNS}; short runs are "
         f"repeated up to {MAX_RUNS} times)",
     )
-    parser.add_argument(
-        "--postgresql-url",
-        default=os.environ.get("STOREKEEPER_BENCH_POSTGRESQL_URL", DEFAULT_URLS["postgresql"]),
-    )
-    parser.add_argument(
-        "--mysql-url", default=os.environ.get("STOREKEEPER_BENCH_MYSQL_URL", DEFAULT_URLS["mysql"])
-    )
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Markdown report path")
     args = parser.parse_args(argv)
 
-    backends = [b.strip().lower() for b in args.backends.split(",") if b.strip()]
-    workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
-    for b in backends:
-        if b not in BACKENDS:
-            parser.error(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
-    for w in workloads:
-        if w not in WORKLOADS:
-            parser.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
+    backends, workloads = parse_selection(parser, args, BACKENDS, WORKLOADS)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    workloads = [w for w in WORKLOADS if w in workloads]
     sizes = QUICK if args.quick else FULL
 
     # SQLAlchemy 2.1 warns about advanced-alchemy's use of deprecated helpers on import
@@ -1976,10 +1798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_backend(make_spec(b, args), sizes, data, workloads, args.repeats) for b in backends
     ]
     report = render(results, sizes, args.quick, args.repeats, workloads, perf_counter() - t0)
-    print(report)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report, encoding="utf-8")
-    progress(f"written to {args.output}")
+    write_report(report, args.output)
     return 0
 
 

@@ -18,11 +18,14 @@ import inspect
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from storekeeper import AsyncDataStore, DataStore
+
+if TYPE_CHECKING:
+    from storekeeper._sync.backends.base import SQLBackend
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -103,6 +106,11 @@ def raw_redis(url: str | None = None) -> Any:
 
     base = (url or SERVER_URLS["redis"]).split("?", 1)[0]
     return redis.Redis.from_url(base, socket_connect_timeout=3, socket_timeout=10)
+
+
+def sql_backend(ds: DataStore) -> SQLBackend:
+    """The backend of *ds*, opened on a SQL URL, for statements a test runs directly."""
+    return cast("SQLBackend", ds.backend)
 
 
 def with_query(url: str, **params: Any) -> str:
@@ -242,14 +250,15 @@ class StoreHandle:
     def close(self) -> None:
         if self.kind in ("postgresql", "mysql") and self.collections:
             with DataStore(self.url) as ds:
+                backend = sql_backend(ds)
                 for name in self.collections:
                     drop = (
                         f'DROP TABLE IF EXISTS "c_{name}" CASCADE'
                         if self.kind == "postgresql"
                         else f"DROP TABLE IF EXISTS `c_{name}`"
                     )
-                    ds.backend.execute(drop)
-                    ds.backend.execute("DELETE FROM sk_collections WHERE name = %s", (name,))
+                    backend.execute(drop)
+                    backend.execute("DELETE FROM sk_collections WHERE name = %s", (name,))
         self.store.close()
 
 

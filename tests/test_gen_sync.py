@@ -13,7 +13,7 @@ import pytest
 TOOLS_DIR = Path(__file__).resolve().parent.parent / "tools"
 sys.path.insert(0, str(TOOLS_DIR))
 
-from gen_sync import unasync_source  # noqa: E402
+from gen_sync import NAME_MAP, unasync_source  # noqa: E402
 
 HEADER = "# Generated from src/storekeeper/_async/{} by tools/gen_sync.py: do not edit.\n\n"
 
@@ -93,11 +93,9 @@ def test_explicit_name_map() -> None:
     import aiomysql
     class C(AbstractAsyncContextManager["C"]):
         async def __aenter__(self): return self
-        async def __aexit__(self, *exc): await self.aclose()
-        def __aiter__(self): return self
-        async def __anext__(self): raise StopAsyncIteration
-    x = await anext(aiter(it))
+        async def __aexit__(self, *exc): await self.close()
     mode = rt_async
+    x = aclose, StopAsyncIteration  # no rule: nothing in _async needs one
     """
     expected = """\
     from contextlib import AbstractContextManager, contextmanager
@@ -105,33 +103,29 @@ def test_explicit_name_map() -> None:
     class C(AbstractContextManager["C"]):
         def __enter__(self): return self
         def __exit__(self, *exc): self.close()
-        def __iter__(self): return self
-        def __next__(self): raise StopIteration
-    x = next(iter(it))
     mode = rt_sync
+    x = aclose, StopAsyncIteration  # no rule: nothing in _async needs one
     """
     assert convert(src) == textwrap.dedent(expected)
 
 
 def test_import_paths() -> None:
     src = """\
-    from storekeeper._async.store import AsyncDataStore
-    from storekeeper._async import backends
-    from .._async.pool import AsyncPool
-    import storekeeper._async.repository as repo
+    from .._compat import rt_async as rt
+    from ..backends.redis import AsyncRedisBackend
+    import storekeeper._compat.rt_async
     from storekeeper.core import asyncish  # not renamed
     """
     expected = """\
-    from storekeeper._sync.store import DataStore
-    from storekeeper._sync import backends
-    from .._sync.pool import Pool
-    import storekeeper._sync.repository as repo
+    from .._compat import rt_sync as rt
+    from ..backends.redis import RedisBackend
+    import storekeeper._compat.rt_sync
     from storekeeper.core import asyncish  # not renamed
     """
     assert convert(src) == textwrap.dedent(expected)
 
 
-def test_strings_and_docstrings() -> None:
+def test_docstrings_are_rewritten() -> None:
     src = '''\
     """Module docs for AsyncDataStore.
 
@@ -141,12 +135,16 @@ def test_strings_and_docstrings() -> None:
             await ds.put("k", 1)
             async for row in ds.scan():
                 ...
-        await ds.aclose()
+        await ds.close()
     """
-    MSG = "AsyncDataStore is closed; see storekeeper._async.store"
-    RAW = r"\\nAsyncPool"
-    F = f"{name}: AsyncPool"
-    KEEP = "awaiting asynchronous Async AsyncX_y asyncio await"
+    class AsyncPool:
+        r"""An AsyncPool\\nAsyncX; awaiting asynchronous Async AsyncX_y asyncio await"""
+        async def get(self) -> None:
+            "Borrow from the AsyncPool " 'with rt_async.'
+        def put(self): """AsyncPool again."""; return 1
+    async def f():
+        ("""Parenthesised: AsyncPool.""")
+    def g(x="é"): """Non-ASCII before me: AsyncPool."""
     '''
     expected = '''\
     """Module docs for DataStore.
@@ -159,12 +157,85 @@ def test_strings_and_docstrings() -> None:
                 ...
         ds.close()
     """
-    MSG = "DataStore is closed; see storekeeper._sync.store"
-    RAW = r"\\nPool"
-    F = f"{name}: Pool"
-    KEEP = "awaiting asynchronous Async X_y asyncio await"
+    class Pool:
+        r"""An Pool\\nX; awaiting asynchronous Async X_y asyncio await"""
+        def get(self) -> None:
+            "Borrow from the Pool " 'with rt_sync.'
+        def put(self): """Pool again."""; return 1
+    def f():
+        ("""Parenthesised: Pool.""")
+    def g(x="é"): """Non-ASCII before me: Pool."""
     '''
     assert convert(src) == textwrap.dedent(expected)
+
+
+def test_other_string_literals_are_left_alone() -> None:
+    src = '''\
+    x = 1
+    """Not a docstring: a statement after the first, AsyncDataStore."""
+    MSG = "AsyncDataStore is closed; see storekeeper._async.store"
+    PATH, MOD = "storekeeper._async.queue.redis", "aiomysql"
+    F = f"{name}: AsyncPool, async with, await it"
+    B = b"AsyncPool"
+    class AsyncC:
+        NAME = "AsyncC"
+        def f(self):
+            return "async def f(): await AsyncC"
+        def g(self):
+            x = 1
+            "AsyncC after the first statement"
+    def h():
+        f"AsyncC: an f-string is no docstring"
+    '''
+    expected = '''\
+    x = 1
+    """Not a docstring: a statement after the first, AsyncDataStore."""
+    MSG = "AsyncDataStore is closed; see storekeeper._async.store"
+    PATH, MOD = "storekeeper._async.queue.redis", "aiomysql"
+    F = f"{name}: AsyncPool, async with, await it"
+    B = b"AsyncPool"
+    class C:
+        NAME = "AsyncC"
+        def f(self):
+            return "async def f(): await AsyncC"
+        def g(self):
+            x = 1
+            "AsyncC after the first statement"
+    def h():
+        f"AsyncC: an f-string is no docstring"
+    '''
+    assert convert(src) == textwrap.dedent(expected)
+
+
+def test_all_entries_are_renamed_as_names() -> None:
+    src = """\
+    __all__ = ["AsyncDataStore", 'AsyncPool', "Params", "AsyncPool and more", "Async"]
+    __all__ += ("AsyncX",)
+    def f():
+        __all__ = ["AsyncLocal"]  # not the module's
+    """
+    expected = """\
+    __all__ = ["DataStore", 'Pool', "Params", "AsyncPool and more", "Async"]
+    __all__ += ("X",)
+    def f():
+        __all__ = ["AsyncLocal"]  # not the module's
+    """
+    assert convert(src) == textwrap.dedent(expected)
+
+
+def test_used_rules_are_reported() -> None:
+    used: set[str] = set()
+    src = (
+        '"""Uses aiomysql."""\n'
+        "async def f():\n"
+        "    async with rt_async.lock():\n"
+        '        return "__aenter__ in a message"\n'
+        "    x = asynccontextmanager  # sync: x = None\n"
+        "    return AsyncFoo\n"
+    )
+    unasync_source(src, "mod.py", used)
+    # a directive line replaces its renames; a message renames nothing; Async<Upper> is no rule
+    assert used == {"aiomysql", "rt_async"}
 
 
 def test_sync_directive_replace_and_skip() -> None:
@@ -249,9 +320,10 @@ def mini_repo(tmp_path: Path) -> Path:
     async_dir.mkdir(parents=True)
     (async_dir / "__init__.py").write_text("")
     (async_dir / "x.py").write_text(
-        "from storekeeper._async.y import AsyncY\n\n\nasync def f(y: AsyncY) -> None:\n"
-        "    await y.aclose()\n"
+        "from .y import AsyncY\n\n\nasync def f(y: AsyncY) -> None:\n    await y.aclose()\n"
     )
+    # every explicit rule must be used somewhere, or the generator refuses to run
+    (async_dir / "rules.py").write_text("".join(f"{name} = 0\n" for name in NAME_MAP))
     return root
 
 
@@ -270,8 +342,10 @@ def test_cli_check_and_generate(mini_repo: Path, tmp_path: Path) -> None:
     res = _run(mini_repo, cwd=elsewhere)
     assert res.returncode == 0, res.stderr
     assert (sync_dir / "x.py").read_text() == (
-        HEADER.format("x.py") + "from storekeeper._sync.y import Y\n\n\ndef f(y: Y) -> None:\n"
-        "    y.close()\n"
+        HEADER.format("x.py") + "from .y import Y\n\n\ndef f(y: Y) -> None:\n    y.aclose()\n"
+    )
+    assert (sync_dir / "rules.py").read_text() == HEADER.format("rules.py") + "".join(
+        f"{new} = 0\n" for new in NAME_MAP.values()
     )
     assert (sync_dir / "__init__.py").read_text() == HEADER.format("__init__.py")
 
@@ -295,3 +369,25 @@ def test_cli_check_and_generate(mini_repo: Path, tmp_path: Path) -> None:
     assert not (sync_dir / "gone").exists()
     assert outside.exists()
     assert _run(mini_repo, "--check", cwd=elsewhere).returncode == 0
+
+
+def test_cli_unused_rule_fails(mini_repo: Path) -> None:
+    async_dir = mini_repo / "src" / "storekeeper" / "_async"
+    sync_dir = mini_repo / "src" / "storekeeper" / "_sync"
+    # the last user of 'aiomysql' goes; a message or a comment naming it does not count
+    (async_dir / "rules.py").write_text(
+        "".join(f"{name} = 0\n" for name in NAME_MAP if name != "aiomysql")
+        + 'MSG = "aiomysql failed"  # aiomysql\n'
+    )
+    for args in ((), ("--check",)):
+        res = _run(mini_repo, *args, cwd=mini_repo)
+        assert res.returncode == 2, res
+        assert "'aiomysql' -> 'pymysql'" in res.stderr
+        assert "__aenter__" not in res.stderr
+        assert not sync_dir.exists()  # nothing written
+
+    # a docstring mentioning it keeps the rule alive
+    (async_dir / "x.py").write_text('"""Talks to aiomysql."""\n')
+    res = _run(mini_repo, cwd=mini_repo)
+    assert res.returncode == 0, res.stderr
+    assert (sync_dir / "x.py").read_text() == HEADER.format("x.py") + '"""Talks to pymysql."""\n'

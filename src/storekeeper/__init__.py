@@ -17,6 +17,7 @@ from ._sync.factory import StorageFactory
 from ._sync.repository.base import Repository
 from ._sync.store import DataStore
 from .config import BackendType, DatabaseConfig, load_environment_config, redact
+from .core.capabilities import Capability, offers
 from .core.entities import Entity, new_id
 from .core.filters import OPERATORS, QueryFilter, SortOrder
 from .core.paging import Page, PaginatedResult, Pagination
@@ -49,6 +50,7 @@ __all__ = [
     "AsyncRepository",
     "AsyncStorageFactory",
     "BackendType",
+    "Capability",
     "ConfigError",
     "ConflictError",
     "DataStore",
@@ -77,5 +79,6 @@ __all__ = [
     "ValidationError",
     "load_environment_config",
     "new_id",
+    "offers",
     "redact",
 ]

@@ -2,7 +2,9 @@
 
 Every error the store raises is a :class:`StorageError`. Messages say what was
 wrong and, where it helps, what to do; they name the backend but never a
-password.
+password. Errors also carry, as attributes, the backend and the capability
+they came from and whether trying again later may succeed, so a service can
+map them to its own answers without parsing messages.
 """
 
 from __future__ import annotations
@@ -25,7 +27,34 @@ __all__ = [
 
 
 class StorageError(Exception):
-    """Base class of every error raised by storekeeper."""
+    """Base class of every error raised by storekeeper.
+
+    :ivar backend: the backend family member the error came from
+        (``"postgresql"``, ``"redis"`` …), or None when no backend was involved.
+    :ivar capability: the capability in use (``"queue"``, ``"repositories"`` …),
+        or None.
+    :ivar transient: True when the same call may succeed if tried again later
+        (a lost connection), False when it never will as it stands.
+    """
+
+    backend: str | None = None
+    capability: str | None = None
+    transient: bool = False
+
+    def __init__(
+        self,
+        *args: object,
+        backend: str | None = None,
+        capability: str | None = None,
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(*args)
+        if backend is not None:
+            self.backend = backend
+        if capability is not None:
+            self.capability = capability
+        if transient is not None:
+            self.transient = transient
 
 
 class NotFoundError(StorageError):
@@ -58,6 +87,8 @@ class ValidationError(StorageError, ValueError):
 
 class DatabaseConnectionError(StorageError):
     """The database could not be reached (after the configured retries)."""
+
+    transient = True
 
 
 class ConfigError(StorageError, ValueError):

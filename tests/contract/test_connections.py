@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 import pytest
+from conftest import sql_backend
 
 from storekeeper import DatabaseConnectionError, DataStore
-from storekeeper.sql.base import split_statements
+from storekeeper.sql.dialect import split_statements
 
 
 def test_pool_is_bounded_and_waits_for_a_free_connection(sql_sync: Any) -> None:
@@ -67,21 +68,22 @@ def test_an_exhausted_pool_says_so(sql_sync: Any) -> None:
 
 def _kill_other_sessions(kind: str, url: str) -> None:
     with DataStore(url) as admin:
+        backend = sql_backend(admin)
         if kind == "postgresql":
-            admin.backend.execute(
+            backend.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() "
                 "AND application_name <> 'psql'"
             )
         else:
-            me = admin.backend.fetchone("SELECT CONNECTION_ID()")
-            rows = admin.backend.fetchall(
+            me = backend.fetchone("SELECT CONNECTION_ID()")
+            rows = backend.fetchall(
                 "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> %s",
                 (me[0] if me else 0,),
             )
             for (pid,) in rows:
                 try:
-                    admin.backend.execute(f"KILL {int(pid)}")
+                    backend.execute(f"KILL {int(pid)}")
                 except Exception:  # noqa: BLE001 - the session may be gone already
                     pass
 

@@ -16,6 +16,7 @@ import statistics
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -134,6 +135,7 @@ def test_fifo_among_ready_messages_after_a_delay(qk: Any) -> None:
 def test_pop_and_receive_wait_up_to_their_timeout(qk: Any) -> None:
     Q, q = qk.queue, qk.qname()
     Q.length(q)  # connect first
+    call: Callable[[], Any]
     for call in (lambda: Q.pop(q, timeout=0.5), lambda: Q.receive(q, timeout=0.5, lease=5)):
         t0 = time.monotonic()
         assert call() is None
@@ -144,6 +146,7 @@ def test_pop_and_receive_wait_up_to_their_timeout(qk: Any) -> None:
 def test_timeout_none_or_zero_does_not_wait(qk: Any) -> None:
     Q, q = qk.queue, qk.qname()
     Q.length(q)
+    call: Callable[[], Any]
     for call in (
         lambda: Q.pop(q),
         lambda: Q.pop(q, timeout=None),
@@ -495,6 +498,7 @@ def test_bad_queue_names_are_refused(qk: Any) -> None:
 def test_bad_timeouts_leases_delays_and_retries_are_refused(qk: Any) -> None:
     Q, q = qk.queue, qk.qname()
     Q.push(q, "keep")
+    bad: Any
     for bad in (-1, -0.001, float("nan"), float("inf"), 1e9, "1", True):
         with pytest.raises(ValidationError):
             Q.pop(q, timeout=bad)
@@ -717,7 +721,8 @@ def test_queue_and_cache_on_redis_beside_a_sql_store(kind: str, api: str, tmp_pa
             doc = repo.create({"x": 1})
             assert h.raw.backend_name == kind
             with DataStore(url) as plain:  # the SQL store alone
-                assert plain.repository(dict, repo.collection).get(doc["id"])["x"] == 1
+                got = plain.repository(dict, repo.collection).get(doc["id"])
+                assert got is not None and got["x"] == 1
                 assert plain.queue.length(q, None) == 0  # the message is on Redis, not in SQL
                 assert plain.cache.get(key) is None
             m = ds.queue.receive(q, lease=5)
@@ -747,6 +752,7 @@ def test_an_unreachable_queue_url_fails_only_on_first_use(api: str, tmp_path: An
         ds = h.store
         ds.queue  # noqa: B018 - building the queue object connects nothing
         ds.cache  # noqa: B018
+        call: Callable[[], Any]
         assert h.repo(dict).create({"a": 1})["a"] == 1  # the store's own backend works
         for call in (lambda: ds.queue.push("lazy_q", 1), lambda: ds.cache.get("k")):
             with pytest.raises(DatabaseConnectionError) as err:

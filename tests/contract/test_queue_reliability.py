@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import SERVER_URLS, SQL_BACKENDS
+from conftest import SERVER_URLS, SQL_BACKENDS, sql_backend
 
 from storekeeper import DatabaseConnectionError, DataStore, LeaseError
 
@@ -114,6 +114,7 @@ def test_a_message_held_by_a_killed_consumer_is_delivered_again(shared_qk: Any) 
     out = CTX.Queue()
     p = CTX.Process(target=_hold_and_hang, args=(_urls(shared_qk), q, out))
     p.start()
+    assert p.pid is not None
     try:
         what, got, retry = out.get(timeout=30)
         t_received = time.monotonic()
@@ -172,7 +173,7 @@ def _resilient_consumer(urls: Urls, q: str, stop: Any, progress: Any, out: Any) 
 
 def _terminate_other_sessions(url: str) -> int:
     with DataStore(url) as admin:
-        rows = admin.backend.fetchall(
+        rows = sql_backend(admin).fetchall(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )

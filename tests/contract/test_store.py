@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SERVER_URLS, need
+from conftest import SERVER_URLS, need, sql_backend
 
 from storekeeper import (
     AsyncDataStore,
@@ -88,18 +88,21 @@ def test_two_processes_open_a_fresh_server_database_at_once(kind: str) -> None:
     base = SERVER_URLS[kind]
     name = f"sk_fresh_{int(time.time() * 1000) % 10**9}"
     with DataStore(base) as admin:
-        admin.backend.execute(f"CREATE DATABASE {name}")
+        backend = sql_backend(admin)
+        backend.execute(f"CREATE DATABASE {name}")
         url = base.rsplit("/", 1)[0] + f"/{name}"
         try:
             assert _open_at_once(url) == ["ok"] * 3
             with DataStore(url) as ds:
-                rows = ds.backend.fetchall("SELECT version FROM schema_version ORDER BY version")
+                rows = sql_backend(ds).fetchall(
+                    "SELECT version FROM schema_version ORDER BY version"
+                )
             assert [int(r[0]) for r in rows] == [s.version for s in store_schema(kind)]
         finally:
             if kind == "postgresql":
-                admin.backend.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                backend.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             else:
-                admin.backend.execute(f"DROP DATABASE IF EXISTS {name}")
+                backend.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
 @pytest.mark.parametrize(
@@ -111,6 +114,7 @@ def test_two_processes_open_a_fresh_server_database_at_once(kind: str) -> None:
 )
 @pytest.mark.parametrize("api", ["sync", "async"])
 def test_a_database_that_is_down(url: str, api: str, caplog: Any) -> None:
+    info: pytest.ExceptionInfo[BaseException]
     if api == "sync":
         ds = DataStore(url)
         assert "secret-pw" not in repr(ds)
@@ -131,7 +135,7 @@ def test_a_database_that_is_down(url: str, api: str, caplog: Any) -> None:
             return info.value
 
         err = asyncio.run(main())
-        info = pytest.ExceptionInfo.from_exc_info((type(err), err, err.__traceback__))
+        info = pytest.ExceptionInfo.from_exception(err)
     text = str(info.value)
     assert "secret-pw" not in text and "127.0.0.1" in text
     assert "3 attempt" in text
@@ -174,7 +178,8 @@ def test_storage_factory_short_road(tmp_path: Path) -> None:
         database_path=str(tmp_path / "f.db"),
     )
     d = repo.create({"title": "x"})
-    assert repo.get(d["id"])["title"] == "x"
+    got = repo.get(d["id"])
+    assert got is not None and got["title"] == "x"
     repo.store.close()
     repo2 = StorageFactory.create_from_config(
         config_dict={"backend": "sqlite", "database": str(tmp_path / "f.db")},

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
-from ..config import BackendType, DatabaseConfig, load_environment_config
+from ..config import DatabaseConfig, load_environment_config
+from ..core.capabilities import Capability, implementation, offers
 from ..core.entities import EntityCodec
-from ..errors import ConfigError, StorageError, UnsupportedOperation
-from .backends.base import AsyncSQLBackend
-from .backends.memory import AsyncMemoryBackend
+from ..errors import ConfigError, StorageError
 from .cache.base import AsyncCache
 from .queue.base import AsyncQueue
+from .registry import AsyncBackend, AsyncTransactional, capability_class, make_backend
 from .repository.base import AsyncRepository, check_collection, check_fields
-from .repository.memory import AsyncMemoryRepository
-from .repository.sql import AsyncSQLRepository
-
-if TYPE_CHECKING:
-    from .backends.redis import AsyncRedisBackend
 
 __all__ = ["DEFAULT_URL", "AsyncDataStore"]
 
 T = TypeVar("T")
 
 DEFAULT_URL = "sqlite:///./data/storekeeper.db"
-
 
 
 def resolve_config(url: str | DatabaseConfig | None, overrides: dict[str, Any]) -> DatabaseConfig:
@@ -38,33 +32,6 @@ def resolve_config(url: str | DatabaseConfig | None, overrides: dict[str, Any]) 
     if not isinstance(url, str):
         raise ConfigError(f"store URL must be a string or DatabaseConfig, got {type(url).__name__}")
     return DatabaseConfig.from_url(url, **overrides)
-
-
-def make_backend(config: DatabaseConfig) -> AsyncSQLBackend | AsyncMemoryBackend | AsyncRedisBackend:
-    """The backend for *config*; nothing connects until first use."""
-    kind = config.database_type
-    if kind == BackendType.MEMORY:
-        return AsyncMemoryBackend(config)
-    if kind == BackendType.SQLITE:
-        from .backends.sqlite import AsyncSQLiteBackend
-
-        return AsyncSQLiteBackend(config)
-    if kind == BackendType.POSTGRESQL:
-        from .backends.postgresql import AsyncPostgreSQLBackend
-
-        return AsyncPostgreSQLBackend(config)
-    if kind == BackendType.MYSQL:
-        from .backends.mysql import AsyncMySQLBackend
-
-        return AsyncMySQLBackend(config)
-    if kind == BackendType.REDIS:
-        from .backends.redis import AsyncRedisBackend
-
-        return AsyncRedisBackend(config)
-    raise UnsupportedOperation(
-        f"backend {kind.value!r} is not available yet; use memory, sqlite, postgresql or "
-        "mysql as the store URL"
-    )
 
 
 class AsyncDataStore:
@@ -82,6 +49,10 @@ class AsyncDataStore:
     :param queue_url: put ``ds.queue`` on another backend (e.g. ``redis://…``).
     :param cache_url: put ``ds.cache`` on another backend. Two of them with
         the same URL share one connection pool.
+    :param require: capabilities the store must offer (``"repositories"``,
+        ``"transactions"``, ``"queue"``, ``"cache"``): one it cannot offer
+        raises :class:`UnsupportedOperation` here rather than at first use.
+        ``queue_url`` and ``cache_url`` are always checked here.
     :param overrides: :class:`DatabaseConfig` fields (``max_connections=…``).
     """
 
@@ -91,16 +62,33 @@ class AsyncDataStore:
         *,
         queue_url: str | DatabaseConfig | None = None,
         cache_url: str | DatabaseConfig | None = None,
+        require: Iterable[Capability | str] = (),
         **overrides: Any,
     ) -> None:
         self.config = resolve_config(url, overrides)
         self.queue_config = resolve_config(queue_url, {}) if queue_url is not None else self.config
         self.cache_config = resolve_config(cache_url, {}) if cache_url is not None else self.config
-        self._backend: AsyncSQLBackend | AsyncMemoryBackend | AsyncRedisBackend = make_backend(
-            self.config
-        )
+        #: the config serving each capability (queue_url / cache_url, else the store's)
+        self._routes: dict[Capability, DatabaseConfig] = {
+            Capability.REPOSITORIES: self.config,
+            Capability.TRANSACTIONS: self.config,
+            Capability.QUEUE: self.queue_config,
+            Capability.CACHE: self.cache_config,
+        }
+        try:
+            wanted = {Capability(c) for c in require}
+        except ValueError:
+            known = ", ".join(c.value for c in Capability)
+            raise ConfigError(f"require= takes capabilities ({known}), got {require!r}") from None
+        if queue_url is not None:
+            wanted.add(Capability.QUEUE)
+        if cache_url is not None:
+            wanted.add(Capability.CACHE)
+        for cap in sorted(wanted):
+            implementation(cap, self._routes[cap].database_type)
+        self._backend: AsyncBackend = make_backend(self.config)
         #: backends of queue_url / cache_url other than the store's, by URL (shared)
-        self._side: dict[str, Any] = {}
+        self._side: dict[str, AsyncBackend] = {}
         self._repos: dict[tuple[Any, ...], AsyncRepository[Any]] = {}
         self._queue: AsyncQueue | None = None
         self._cache: AsyncCache | None = None
@@ -121,8 +109,20 @@ class AsyncDataStore:
         return self._backend.name
 
     @property
-    def backend(self) -> AsyncSQLBackend | AsyncMemoryBackend | AsyncRedisBackend:
+    def backend(self) -> AsyncBackend:
         return self._backend
+
+    def capabilities(self) -> dict[str, str]:
+        """What this store offers: capability -> the backend serving it.
+
+        ``queue_url`` / ``cache_url`` route a capability to another backend;
+        :func:`storekeeper.offers` tells what one backend offers alone.
+        """
+        return {
+            cap.value: cfg.database_type.value
+            for cap, cfg in self._routes.items()
+            if cap in offers(cfg.database_type)
+        }
 
     @overload
     def repository(
@@ -168,34 +168,22 @@ class AsyncDataStore:
         repo = self._repos.get(key)
         if repo is not None:
             return repo
+        cls = capability_class(Capability.REPOSITORIES, self._backend)
         codec: EntityCodec[Any] = EntityCodec(entity_class)
-        b = self._backend
-        if isinstance(b, AsyncMemoryBackend):
-            repo = AsyncMemoryRepository(b, codec, name, idx, sf)
-        elif isinstance(b, AsyncSQLBackend):
-            repo = AsyncSQLRepository(b, codec, name, idx, sf)
-        else:
-            raise UnsupportedOperation(
-                f"{b.name} does not offer repositories: open the store on memory, sqlite, "
-                f"postgresql or mysql and pass {b.name} as queue_url / cache_url"
-            )
+        repo = cast(AsyncRepository[Any], cls(self._backend, codec, name, idx, sf))
         self._repos[key] = repo
         return repo
 
-    def _backend_for(self, config: DatabaseConfig, capability: str) -> Any:
+    def _backend_for(self, capability: Capability) -> AsyncBackend:
         """The backend serving *capability*: the store's own, or one for queue_url/cache_url."""
         if self._closed:
             raise StorageError("the store was closed")
+        config = self._routes[capability]
         if config is self.config or config == self.config:
             return self._backend
         key = config.to_url()
         backend = self._side.get(key)
         if backend is None:
-            if config.database_type == BackendType.MONGODB:
-                raise UnsupportedOperation(
-                    f"mongodb does not offer the {capability}; use redis, memory, sqlite, "
-                    "postgresql or mysql"
-                )
             backend = self._side[key] = make_backend(config)
         return backend
 
@@ -204,20 +192,8 @@ class AsyncDataStore:
         """Durable port-to-port queues (SPEC §5), on ``queue_url`` or the store's backend."""
         q = self._queue
         if q is None:
-            b = self._backend_for(self.queue_config, "queue")
-            if isinstance(b, AsyncMemoryBackend):
-                from .queue.memory import AsyncMemoryQueue
-
-                q = AsyncMemoryQueue(b)
-            elif isinstance(b, AsyncSQLBackend):
-                from .queue.sql import AsyncSQLQueue
-
-                q = AsyncSQLQueue(b)
-            else:
-                from .queue.redis import AsyncRedisQueue
-
-                q = AsyncRedisQueue(b)
-            self._queue = q
+            b = self._backend_for(Capability.QUEUE)
+            q = self._queue = capability_class(Capability.QUEUE, b)(b)
         return q
 
     @property
@@ -225,20 +201,8 @@ class AsyncDataStore:
         """The TTL cache (SPEC §6), on ``cache_url`` or the store's backend."""
         c = self._cache
         if c is None:
-            b = self._backend_for(self.cache_config, "cache")
-            if isinstance(b, AsyncMemoryBackend):
-                from .cache.memory import AsyncMemoryCache
-
-                c = AsyncMemoryCache(b)
-            elif isinstance(b, AsyncSQLBackend):
-                from .cache.sql import AsyncSQLCache
-
-                c = AsyncSQLCache(b)
-            else:
-                from .cache.redis import AsyncRedisCache
-
-                c = AsyncRedisCache(b)
-            self._cache = c
+            b = self._backend_for(Capability.CACHE)
+            c = self._cache = capability_class(Capability.CACHE, b)(b)
         return c
 
     @asynccontextmanager
@@ -248,10 +212,8 @@ class AsyncDataStore:
         Every repository of this store used inside takes part, and so do
         queue pushes and cache writes when they live on the same database.
         """
-        b = self._backend
-        if not isinstance(b, AsyncSQLBackend | AsyncMemoryBackend):
-            raise UnsupportedOperation(f"{b.name} does not offer transactions")
-        async with b.transaction():
+        implementation(Capability.TRANSACTIONS, self.config.database_type)
+        async with cast(AsyncTransactional, self._backend).transaction():
             yield
 
     async def open(self) -> None:

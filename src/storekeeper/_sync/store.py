@@ -5,31 +5,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Iterable, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
-from ..config import BackendType, DatabaseConfig, load_environment_config
+from ..config import DatabaseConfig, load_environment_config
+from ..core.capabilities import Capability, implementation, offers
 from ..core.entities import EntityCodec
-from ..errors import ConfigError, StorageError, UnsupportedOperation
-from .backends.base import SQLBackend
-from .backends.memory import MemoryBackend
+from ..errors import ConfigError, StorageError
 from .cache.base import Cache
 from .queue.base import Queue
+from .registry import Backend, Transactional, capability_class, make_backend
 from .repository.base import Repository, check_collection, check_fields
-from .repository.memory import MemoryRepository
-from .repository.sql import SQLRepository
-
-if TYPE_CHECKING:
-    from .backends.redis import RedisBackend
 
 __all__ = ["DEFAULT_URL", "DataStore"]
 
 T = TypeVar("T")
 
 DEFAULT_URL = "sqlite:///./data/storekeeper.db"
-
 
 
 def resolve_config(url: str | DatabaseConfig | None, overrides: dict[str, Any]) -> DatabaseConfig:
@@ -40,33 +34,6 @@ def resolve_config(url: str | DatabaseConfig | None, overrides: dict[str, Any]) 
     if not isinstance(url, str):
         raise ConfigError(f"store URL must be a string or DatabaseConfig, got {type(url).__name__}")
     return DatabaseConfig.from_url(url, **overrides)
-
-
-def make_backend(config: DatabaseConfig) -> SQLBackend | MemoryBackend | RedisBackend:
-    """The backend for *config*; nothing connects until first use."""
-    kind = config.database_type
-    if kind == BackendType.MEMORY:
-        return MemoryBackend(config)
-    if kind == BackendType.SQLITE:
-        from .backends.sqlite import SQLiteBackend
-
-        return SQLiteBackend(config)
-    if kind == BackendType.POSTGRESQL:
-        from .backends.postgresql import PostgreSQLBackend
-
-        return PostgreSQLBackend(config)
-    if kind == BackendType.MYSQL:
-        from .backends.mysql import MySQLBackend
-
-        return MySQLBackend(config)
-    if kind == BackendType.REDIS:
-        from .backends.redis import RedisBackend
-
-        return RedisBackend(config)
-    raise UnsupportedOperation(
-        f"backend {kind.value!r} is not available yet; use memory, sqlite, postgresql or "
-        "mysql as the store URL"
-    )
 
 
 class DataStore:
@@ -84,6 +51,10 @@ class DataStore:
     :param queue_url: put ``ds.queue`` on another backend (e.g. ``redis://…``).
     :param cache_url: put ``ds.cache`` on another backend. Two of them with
         the same URL share one connection pool.
+    :param require: capabilities the store must offer (``"repositories"``,
+        ``"transactions"``, ``"queue"``, ``"cache"``): one it cannot offer
+        raises :class:`UnsupportedOperation` here rather than at first use.
+        ``queue_url`` and ``cache_url`` are always checked here.
     :param overrides: :class:`DatabaseConfig` fields (``max_connections=…``).
     """
 
@@ -93,16 +64,33 @@ class DataStore:
         *,
         queue_url: str | DatabaseConfig | None = None,
         cache_url: str | DatabaseConfig | None = None,
+        require: Iterable[Capability | str] = (),
         **overrides: Any,
     ) -> None:
         self.config = resolve_config(url, overrides)
         self.queue_config = resolve_config(queue_url, {}) if queue_url is not None else self.config
         self.cache_config = resolve_config(cache_url, {}) if cache_url is not None else self.config
-        self._backend: SQLBackend | MemoryBackend | RedisBackend = make_backend(
-            self.config
-        )
+        #: the config serving each capability (queue_url / cache_url, else the store's)
+        self._routes: dict[Capability, DatabaseConfig] = {
+            Capability.REPOSITORIES: self.config,
+            Capability.TRANSACTIONS: self.config,
+            Capability.QUEUE: self.queue_config,
+            Capability.CACHE: self.cache_config,
+        }
+        try:
+            wanted = {Capability(c) for c in require}
+        except ValueError:
+            known = ", ".join(c.value for c in Capability)
+            raise ConfigError(f"require= takes capabilities ({known}), got {require!r}") from None
+        if queue_url is not None:
+            wanted.add(Capability.QUEUE)
+        if cache_url is not None:
+            wanted.add(Capability.CACHE)
+        for cap in sorted(wanted):
+            implementation(cap, self._routes[cap].database_type)
+        self._backend: Backend = make_backend(self.config)
         #: backends of queue_url / cache_url other than the store's, by URL (shared)
-        self._side: dict[str, Any] = {}
+        self._side: dict[str, Backend] = {}
         self._repos: dict[tuple[Any, ...], Repository[Any]] = {}
         self._queue: Queue | None = None
         self._cache: Cache | None = None
@@ -123,8 +111,20 @@ class DataStore:
         return self._backend.name
 
     @property
-    def backend(self) -> SQLBackend | MemoryBackend | RedisBackend:
+    def backend(self) -> Backend:
         return self._backend
+
+    def capabilities(self) -> dict[str, str]:
+        """What this store offers: capability -> the backend serving it.
+
+        ``queue_url`` / ``cache_url`` route a capability to another backend;
+        :func:`storekeeper.offers` tells what one backend offers alone.
+        """
+        return {
+            cap.value: cfg.database_type.value
+            for cap, cfg in self._routes.items()
+            if cap in offers(cfg.database_type)
+        }
 
     @overload
     def repository(
@@ -170,34 +170,22 @@ class DataStore:
         repo = self._repos.get(key)
         if repo is not None:
             return repo
+        cls = capability_class(Capability.REPOSITORIES, self._backend)
         codec: EntityCodec[Any] = EntityCodec(entity_class)
-        b = self._backend
-        if isinstance(b, MemoryBackend):
-            repo = MemoryRepository(b, codec, name, idx, sf)
-        elif isinstance(b, SQLBackend):
-            repo = SQLRepository(b, codec, name, idx, sf)
-        else:
-            raise UnsupportedOperation(
-                f"{b.name} does not offer repositories: open the store on memory, sqlite, "
-                f"postgresql or mysql and pass {b.name} as queue_url / cache_url"
-            )
+        repo = cast(Repository[Any], cls(self._backend, codec, name, idx, sf))
         self._repos[key] = repo
         return repo
 
-    def _backend_for(self, config: DatabaseConfig, capability: str) -> Any:
+    def _backend_for(self, capability: Capability) -> Backend:
         """The backend serving *capability*: the store's own, or one for queue_url/cache_url."""
         if self._closed:
             raise StorageError("the store was closed")
+        config = self._routes[capability]
         if config is self.config or config == self.config:
             return self._backend
         key = config.to_url()
         backend = self._side.get(key)
         if backend is None:
-            if config.database_type == BackendType.MONGODB:
-                raise UnsupportedOperation(
-                    f"mongodb does not offer the {capability}; use redis, memory, sqlite, "
-                    "postgresql or mysql"
-                )
             backend = self._side[key] = make_backend(config)
         return backend
 
@@ -206,20 +194,8 @@ class DataStore:
         """Durable port-to-port queues (SPEC §5), on ``queue_url`` or the store's backend."""
         q = self._queue
         if q is None:
-            b = self._backend_for(self.queue_config, "queue")
-            if isinstance(b, MemoryBackend):
-                from .queue.memory import MemoryQueue
-
-                q = MemoryQueue(b)
-            elif isinstance(b, SQLBackend):
-                from .queue.sql import SQLQueue
-
-                q = SQLQueue(b)
-            else:
-                from .queue.redis import RedisQueue
-
-                q = RedisQueue(b)
-            self._queue = q
+            b = self._backend_for(Capability.QUEUE)
+            q = self._queue = capability_class(Capability.QUEUE, b)(b)
         return q
 
     @property
@@ -227,20 +203,8 @@ class DataStore:
         """The TTL cache (SPEC §6), on ``cache_url`` or the store's backend."""
         c = self._cache
         if c is None:
-            b = self._backend_for(self.cache_config, "cache")
-            if isinstance(b, MemoryBackend):
-                from .cache.memory import MemoryCache
-
-                c = MemoryCache(b)
-            elif isinstance(b, SQLBackend):
-                from .cache.sql import SQLCache
-
-                c = SQLCache(b)
-            else:
-                from .cache.redis import RedisCache
-
-                c = RedisCache(b)
-            self._cache = c
+            b = self._backend_for(Capability.CACHE)
+            c = self._cache = capability_class(Capability.CACHE, b)(b)
         return c
 
     @contextmanager
@@ -250,10 +214,8 @@ class DataStore:
         Every repository of this store used inside takes part, and so do
         queue pushes and cache writes when they live on the same database.
         """
-        b = self._backend
-        if not isinstance(b, SQLBackend | MemoryBackend):
-            raise UnsupportedOperation(f"{b.name} does not offer transactions")
-        with b.transaction():
+        implementation(Capability.TRANSACTIONS, self.config.database_type)
+        with cast(Transactional, self._backend).transaction():
             yield
 
     def open(self) -> None:

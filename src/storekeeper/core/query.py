@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,22 @@ from .filters import (
 )
 from .paging import Pagination, decode_cursor, sort_signature
 
-__all__ = ["ListQuery", "prepare_list", "prepare_search_fields"]
+__all__ = ["ListQuery", "prepare_list", "prepare_search_fields", "tokenize_query", "word_tokens"]
+
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+def tokenize_query(text: str) -> list[str]:
+    """The search terms of a free-text query: lower-cased word tokens, deduplicated."""
+    seen: dict[str, None] = {}
+    for tok in _WORD_RE.findall(text.lower()):
+        seen.setdefault(tok, None)
+    return list(seen)
+
+
+def word_tokens(text: str) -> list[str]:
+    """Every word token of *text*, lower-cased, repeats kept (for scoring)."""
+    return _WORD_RE.findall(text.lower())
 
 MAX_LIMIT = 10_000
 

@@ -1,8 +1,8 @@
-"""The cache's statements on ``sk_cache``, per dialect.
+"""The cache's statements on ``sk_cache``, rendered for one dialect.
 
-Expiry times are unix seconds (``DOUBLE``) set by the client; a NULL expiry
-never expires. Statements take positional parameters: the cache's reads and
-writes are single-row and hot, and positional binding is the cheapest.
+The statements are the named ones of ``queries/cache.sql``, rendered
+positional: each statement's parameters are bound in the order the file
+writes them.
 """
 
 from __future__ import annotations
@@ -10,84 +10,73 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from . import dialect_of
+from .dialect import load_queries
+
 __all__ = ["CacheSQL", "cache_sql"]
 
 
 @dataclass(frozen=True)
 class CacheSQL:
     dialect: str
+    #: (key, value, expires)
     insert: str
+    #: (key)
     get: str
+    #: (key, now)
     delete_live: str
+    #: (key, now)
     delete_expired: str
+    #: (key)
     ttl: str
+    #: (key): the row, locked until the transaction ends
     for_update: str
+    #: (now, limit)
     purge_expired: str
     clear_all: str
+    #: (prefix, prefix)
     clear_prefix: str
 
     def upsert(self, n: int) -> str:
+        """Insert or replace *n* rows: (key, value, expires) each."""
         return _upsert(self.dialect, n)
 
     def get_many(self, n: int) -> str:
+        """Rows (key, value, expires) of *n* keys."""
         return _get_many(self.dialect, n)
 
 
-def _ph(dialect: str) -> str:
-    return "?" if dialect == "sqlite" else "%s"
+def _render(dialect: str, name: str, **slots: str) -> str:
+    return load_queries("cache").render(dialect_of(dialect), name, positional=True, slots=slots)
 
 
 @cache
 def _upsert(dialect: str, n: int) -> str:
-    p = _ph(dialect)
-    rows = ", ".join([f"({p}, {p}, {p})"] * n)
-    sql = f"INSERT INTO sk_cache (cache_key, cache_value, expires_at) VALUES {rows}"
-    if dialect == "mysql":
-        return (
-            f"{sql} ON DUPLICATE KEY UPDATE cache_value = VALUES(cache_value), "
-            "expires_at = VALUES(expires_at)"
-        )
-    return (
-        f"{sql} ON CONFLICT (cache_key) DO UPDATE SET cache_value = excluded.cache_value, "
-        "expires_at = excluded.expires_at"
-    )
+    row = load_queries("cache").template("upsert_row", dialect)
+    return _render(dialect, "upsert", rows=", ".join([row] * n))
 
 
 @cache
 def _get_many(dialect: str, n: int) -> str:
-    p = _ph(dialect)
-    marks = ", ".join([p] * n)
-    return f"SELECT cache_key, cache_value, expires_at FROM sk_cache WHERE cache_key IN ({marks})"
+    return _render(dialect, "get_many", keys=", ".join([":key"] * n))
 
 
 @cache
 def cache_sql(dialect: str) -> CacheSQL:
     """The cache statements of *dialect* (``sqlite``, ``postgresql`` or ``mysql``)."""
-    p = _ph(dialect)
-    if dialect == "mysql":
-        purge = f"DELETE FROM sk_cache WHERE expires_at <= {p} LIMIT {p}"
-        clear_prefix = f"DELETE FROM sk_cache WHERE LEFT(cache_key, LENGTH({p})) = {p}"
-    else:
-        purge = (
-            "DELETE FROM sk_cache WHERE cache_key IN (SELECT cache_key FROM sk_cache "
-            f"WHERE expires_at <= {p} LIMIT {p})"
-        )
-        # substr: exact and case-sensitive (SQLite's LIKE ignores ASCII case)
-        clear_prefix = f"DELETE FROM sk_cache WHERE substr(cache_key, 1, length({p})) = {p}"
+
+    def r(name: str) -> str:
+        return _render(dialect, name)
+
     return CacheSQL(
         dialect=dialect,
-        insert=f"INSERT INTO sk_cache (cache_key, cache_value, expires_at) VALUES ({p}, {p}, {p})",
-        get=f"SELECT cache_value, expires_at FROM sk_cache WHERE cache_key = {p}",
-        delete_live=(
-            f"DELETE FROM sk_cache WHERE cache_key = {p} AND (expires_at IS NULL OR expires_at > {p})"
-        ),
-        delete_expired=f"DELETE FROM sk_cache WHERE cache_key = {p} AND expires_at <= {p}",
-        ttl=f"SELECT expires_at FROM sk_cache WHERE cache_key = {p}",
-        for_update=(
-            f"SELECT cache_value, expires_at FROM sk_cache WHERE cache_key = {p}"
-            + ("" if dialect == "sqlite" else " FOR UPDATE")
-        ),
-        purge_expired=purge,
-        clear_all="DELETE FROM sk_cache",
-        clear_prefix=clear_prefix,
+        insert=r("insert"),
+        get=r("get"),
+        delete_live=r("delete_live"),
+        delete_expired=r("delete_expired"),
+        ttl=r("ttl"),
+        for_update=r("for_update"),
+        purge_expired=r("purge_expired"),
+        clear_all=r("clear_all"),
+        clear_prefix=r("clear_prefix"),
     )

@@ -15,9 +15,14 @@ from typing import Any
 
 import orjson
 
-from .base import Dialect, FieldExprs
+from .dialect import Dialect, FieldExprs
 
-__all__ = ["PostgreSQLDialect"]
+__all__ = ["DDL_LOCK_KEY", "NOTIFY_CHANNEL", "PostgreSQLDialect"]
+
+#: the advisory lock serializing the store's schema changes ("storekpr" as a bigint)
+DDL_LOCK_KEY = 0x73746F72656B7072
+#: the channel queue pushes NOTIFY on (the payload is the queue name)
+NOTIFY_CHANNEL = "sk_queue"
 
 #: what ``search`` treats as a word separator, as ``\w+`` does in Python
 _NON_WORD = "[^[:alnum:]_]+"
@@ -55,8 +60,10 @@ class PostgreSQLDialect(Dialect):
     name = "postgresql"
     ph = "%s"
     max_params = 65535
-    for_update = " FOR UPDATE"
     row_keyset = True
+    server_notify = True
+    notify_channel = NOTIFY_CHANNEL
+    uuid_message_ids = True
     schema_version_ddl = (
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
         "description TEXT NOT NULL, checksum TEXT, applied_at TIMESTAMPTZ DEFAULT NOW())"
@@ -68,17 +75,52 @@ class PostgreSQLDialect(Dialect):
         #: database default when the server was built without ICU
         self.lower_collation = lower_collation
 
-    def json_ph(self) -> str:
-        return "%s::jsonb"
+    # -- statements of the backend itself --
+    #: whether the server has ICU's root collation (``icontains`` lower-cases under it)
+    icu_probe = "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')"
+    lock_ddl = f"SELECT pg_advisory_xact_lock({DDL_LOCK_KEY})"
+    unlisten_all = "UNLISTEN *"
+
+    @staticmethod
+    def listen(channel: str) -> str:
+        # channel names are constants of this package, never user input
+        return f"LISTEN {channel}"
+
+    @staticmethod
+    def set_local_lock_timeout(ms: int) -> str:
+        return f"SET LOCAL lock_timeout = {int(ms)}"
+
+    # -- tokens --
+    def tok_json(self, param: str) -> str:
+        return f":{param}::jsonb"
+
+    def tok_text(self, column: str) -> str:
+        # JSON text, parsed by the entity codec (psycopg's own json loads is slower)
+        return f"{column}::text"
+
+    def tok_now(self) -> str:
+        return "now()"
+
+    def tok_ts(self) -> str:
+        return "now()"
+
+    def tok_after(self, param: str) -> str:
+        return f"(now() + make_interval(secs => :{param}))"
+
+    def tok_secs_until(self, expr: str) -> str:
+        return f"EXTRACT(EPOCH FROM {expr} - now())"
+
+    def tok_key(self) -> str:
+        return "ctid"
+
+    def tok_notify(self, param: str) -> str:
+        """Notify :data:`NOTIFY_CHANNEL` with parameter *param* as payload, on commit."""
+        return f"pg_notify('{NOTIFY_CHANNEL}', :{param})"
 
     def num_ph(self) -> str:
         # through text: a float8 parameter cast straight to numeric keeps only 15
         # digits (0.30000000000000004 would become 0.3); its text form is exact
         return "%s::text::numeric"
-
-    def select_data(self) -> str:
-        # JSON text, parsed by the entity codec (psycopg's own json loads is slower)
-        return "data::text"
 
     # -- JSON field access --
     def field(self, table: str, path: tuple[str, ...], indexed: bool) -> FieldExprs:

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from .base import Dialect, FieldExprs
+from .dialect import Dialect, FieldExprs
 
 __all__ = ["SQLiteDialect", "PRAGMAS"]
 
@@ -30,7 +30,53 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     ph = "?"
     max_params = 32766  # SQLITE_MAX_VARIABLE_NUMBER since 3.32
-    for_update = ""  # writers hold the database lock from BEGIN IMMEDIATE
+    #: no server clock: the client passes ``:now`` (unix seconds) and ``:ts`` (ISO text)
+    client_clock = True
+    #: writers take the database lock at once: two read-then-write transactions
+    #: cannot both read and then deadlock on the upgrade
+    begin = "BEGIN IMMEDIATE"
+
+    @staticmethod
+    def pragma_statements(in_memory: bool) -> list[str]:
+        """The :data:`PRAGMAS` profile (WAL and mmap do not apply to a memory database)."""
+        return [
+            f"PRAGMA {key} = {value}"
+            for key, value in PRAGMAS.items()
+            if not (in_memory and key in ("journal_mode", "mmap_size"))
+        ]
+
+    # -- tokens --
+    def param(self, name: str, positional: bool) -> str:
+        return "?" if positional else f":{name}"
+
+    def tok_for_update(self) -> str:
+        return ""  # writers hold the database lock from BEGIN IMMEDIATE
+
+    def tok_skip_locked(self) -> str:
+        return ""
+
+    def tok_now(self) -> str:
+        return ":now"
+
+    def tok_ts(self) -> str:
+        return ":ts"
+
+    def tok_after(self, param: str) -> str:
+        return f"(:now + :{param})"
+
+    def tok_secs_until(self, expr: str) -> str:
+        return f"{expr} - :now"
+
+    def tok_seq(self) -> str:
+        return "rowid"
+
+    def tok_next_index(self) -> str:
+        # the planner preferred sorting every ready message to walking this index
+        return "INDEXED BY idx_port_messages_next"
+
+    def tok_key(self) -> str:
+        """The cheapest handle of a ``port_messages`` row."""
+        return "rowid"
 
     def field(self, table: str, path: tuple[str, ...], indexed: bool) -> FieldExprs:
         p = _jpath(path)

@@ -16,14 +16,20 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from ..._compat import rt_async as rt
 from ...config import DatabaseConfig
-from ...errors import DatabaseConnectionError, StorageError, TransactionError
-from ...sql.base import CollectionSQL, Dialect
+from ...errors import (
+    DatabaseConnectionError,
+    StorageError,
+    TransactionError,
+    UnsupportedOperation,
+)
+from ...sql.collection import CollectionSQL
+from ...sql.dialect import Dialect
 
-__all__ = ["AsyncSQLBackend", "AsyncSQLConnection", "Params"]
+__all__ = ["AsyncListener", "AsyncSQLBackend", "AsyncSQLConnection", "Params"]
 
 #: statement parameters: positional, or named (``:name`` / ``%(name)s``)
 Params = Sequence[Any] | Mapping[str, Any]
@@ -35,6 +41,9 @@ class AsyncSQLConnection(ABC):
     """One driver connection behind a uniform, exception-mapping surface."""
 
     __slots__ = ("raw", "broken")
+
+    #: the dialect whose control statements (begin, commit, rollback) this connection sends
+    dialect: type[Dialect]
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
@@ -56,19 +65,27 @@ class AsyncSQLConnection(ABC):
     async def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Run a query; return all its rows."""
 
-    @abstractmethod
     async def begin(self) -> None:
         """Start a transaction (SQLite takes the write lock here)."""
+        await self.execute(self.dialect.begin)
 
     async def commit(self) -> None:
-        await self.execute("COMMIT")
+        await self.execute(self.dialect.commit)
 
     async def rollback(self) -> None:
-        await self.execute("ROLLBACK")
+        await self.execute(self.dialect.rollback)
 
     @abstractmethod
     async def close(self) -> None:
         """Close the driver connection, ignoring errors."""
+
+
+class AsyncListener(Protocol):
+    """The waiting side of a connection subscribed to notifications."""
+
+    async def wait(self, payload: str, timeout: float) -> bool:
+        """Wait up to *timeout* seconds for a notification carrying *payload*."""
+        ...
 
 
 class _Txn:
@@ -133,7 +150,8 @@ class AsyncSQLBackend(ABC):
                 if attempt >= cfg.max_retries:
                     raise DatabaseConnectionError(
                         f"cannot connect to {self.name} at {cfg.redacted_url} after "
-                        f"{attempt + 1} attempt(s): {exc}"
+                        f"{attempt + 1} attempt(s): {exc}",
+                        backend=self.name,
                     ) from None
                 logger.warning(
                     "connecting to %s failed (attempt %d), retrying in %.2fs: %s",
@@ -247,33 +265,38 @@ class AsyncSQLBackend(ABC):
 
     async def _one(self, op: str, sql: str, params: Params) -> Any:
         """Run connection method *op* on the caller's transaction or a pooled connection."""
-        if not self._ready:
-            await self.open()
-        txn = self._txn.get()
-        if txn is not None:
-            return await getattr(txn.conn, op)(sql, params)
-        conn = await self.acquire()
         try:
-            return await getattr(conn, op)(sql, params)
-        except DatabaseConnectionError:
-            if op == "execute" or not conn.broken:
-                raise
-            # a connection the server dropped while idle: a read is safe to repeat
-            # once (a write is not: its reply may be what got lost)
-        finally:
-            await self.release(conn)
-        conn = await self.acquire()
-        try:
-            return await getattr(conn, op)(sql, params)
-        finally:
-            await self.release(conn)
+            if not self._ready:
+                await self.open()
+            txn = self._txn.get()
+            if txn is not None:
+                return await getattr(txn.conn, op)(sql, params)
+            conn = await self.acquire()
+            try:
+                return await getattr(conn, op)(sql, params)
+            except DatabaseConnectionError:
+                if op == "execute" or not conn.broken:
+                    raise
+                # a connection the server dropped while idle: a read is safe to repeat
+                # once (a write is not: its reply may be what got lost)
+            finally:
+                await self.release(conn)
+            conn = await self.acquire()
+            try:
+                return await getattr(conn, op)(sql, params)
+            finally:
+                await self.release(conn)
+        except StorageError as exc:
+            if exc.backend is None:
+                exc.backend = self.name
+            raise
 
     # -- bulk --
     #: rows per bulk insert call (the repository also bounds each call by bytes)
     bulk_rows = 500
 
     async def insert_rows(self, sql: CollectionSQL, rows: Sequence[tuple[str, int, str]]) -> None:
-        """Insert ``(id, version, json)`` rows with one multi-row ``INSERT``."""
+        """Insert ``(id, version, json)`` rows with one multi-row statement."""
         params: list[Any] = []
         for row in rows:
             params += row
@@ -290,16 +313,17 @@ class AsyncSQLBackend(ABC):
             conn = txn.conn
             txn.depth += 1
             name = f"sk_sp_{txn.depth}"
-            await conn.execute(f"SAVEPOINT {name}")
+            d = self.dialect
+            await conn.execute(d.savepoint(name))
             try:
                 yield conn
             except BaseException:
                 if not conn.broken:
-                    await conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                    await conn.execute(f"RELEASE SAVEPOINT {name}")
+                    await conn.execute(d.rollback_to_savepoint(name))
+                    await conn.execute(d.release_savepoint(name))
                 raise
             else:
-                await conn.execute(f"RELEASE SAVEPOINT {name}")
+                await conn.execute(d.release_savepoint(name))
             finally:
                 txn.depth -= 1
             return
@@ -350,7 +374,7 @@ class AsyncSQLBackend(ABC):
                 await self._unlock_ddl(conn)
 
     async def ensure(
-        self, key: str, statements: Sequence[str | tuple[str, Sequence[Any]]]
+        self, key: str, statements: Sequence[str | tuple[str, Params]]
     ) -> bool:
         """Run idempotent DDL (and its bookkeeping) once per process, under the schema lock.
 
@@ -378,10 +402,19 @@ class AsyncSQLBackend(ABC):
             return True
         return False
 
+    # -- notifications (where the dialect has ``server_notify``) --
+    @asynccontextmanager
+    async def listening(self, channel: str) -> AsyncIterator[AsyncListener]:
+        """A connection subscribed to *channel* for the duration of the block."""
+        raise UnsupportedOperation(
+            f"{self.name} does not deliver notifications", backend=self.name
+        )
+        yield  # pragma: no cover
+
     # -- health and shutdown --
     async def ping(self) -> bool:
-        """Run ``SELECT 1``; raise :class:`DatabaseConnectionError` when the database is down."""
-        row = await self.fetchone("SELECT 1")
+        """Run a trivial query; raise :class:`DatabaseConnectionError` when the database is down."""
+        row = await self.fetchone(self.dialect.ping)
         return row is not None and row[0] == 1
 
     async def close(self) -> None:

@@ -38,7 +38,7 @@ class AsyncMemoryBackend:
         self._closed = False
 
     def __repr__(self) -> str:
-        return "<AsyncMemoryBackend memory://>"
+        return f"<{type(self).__name__} memory://>"
 
     def table(self, name: str) -> dict[str, Entry]:
         if self._closed:

@@ -1,19 +1,9 @@
 """MySQL 8 and MariaDB >= 10.6 over aiomysql.
 
 Each connection is opened in autocommit mode with ``CLIENT.FOUND_ROWS`` (an
-UPDATE reports the rows it matched, not only those it changed) and this
-session profile:
-
-- ``sql_mode`` strict for every table (a too-long or invalid value is an
-  error, never a silent truncation); ``NO_BACKSLASH_ESCAPES`` stays off
-  because the drivers escape string parameters with backslashes;
-- ``READ COMMITTED`` isolation: fewer gap locks, so fewer deadlocks;
-- ``innodb_lock_wait_timeout`` and ``lock_wait_timeout`` from
-  ``config.lock_timeout``; ``max_statement_time`` (MariaDB) or
-  ``max_execution_time`` (MySQL, SELECT only) from ``config.statement_timeout``;
-  MariaDB's ``idle_transaction_timeout`` from ``config.idle_in_transaction_timeout``;
-- ``time_zone = '+00:00'``: timestamps the server fills in are UTC;
-- ``max_sort_length`` at its maximum: ORDER BY compares whole strings.
+update reports the rows it matched, not only those it changed) and runs the
+session profile of :meth:`storekeeper.sql.mysql.MySQLDialect.session_sql`:
+strict mode, read-committed isolation, UTC, and the configured timeouts.
 
 A deadlock or lock wait timeout on a statement that runs outside a
 transaction is retried here, with a short jittered back-off: a caller never
@@ -24,12 +14,11 @@ transaction.
 
 DDL commits implicitly in MySQL, so schema changes never run on the
 connection of the caller's transaction: :meth:`AsyncMySQLBackend.ddl` takes a
-connection of its own and serializes processes with ``GET_LOCK``.
+connection of its own and serializes processes with a named server lock.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import re
 import ssl
@@ -43,7 +32,7 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from ..._compat import rt_async as rt
-from ...config import DatabaseConfig, redact
+from ...config import DatabaseConfig
 from ...errors import (
     DatabaseConnectionError,
     DuplicateError,
@@ -51,15 +40,13 @@ from ...errors import (
     TransactionError,
     ValidationError,
 )
+from ...redact import redact
 from ...sql.mysql import INDEXED_STR_MAX, MySQLDialect, parse_server_version
 from .base import AsyncSQLBackend, AsyncSQLConnection, Params
 
 __all__ = ["AsyncMySQLBackend"]
 
-SQL_MODE = (
-    "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
-    "NO_ENGINE_SUBSTITUTION"
-)
+_D = MySQLDialect
 
 #: error codes after which the connection is gone (client 2xxx codes, server shutdown,
 #: killed connection, too many connections, idle timeouts, packet too large)
@@ -109,13 +96,15 @@ def _message(exc: BaseException) -> str:
 class AsyncMySQLConnection(AsyncSQLConnection):
     __slots__ = ("_cur", "_dialect", "_in_txn", "_aborted", "last_used")
 
+    dialect = MySQLDialect
+
     def __init__(self, raw: Any, cur: Any, dialect: MySQLDialect) -> None:
         super().__init__(raw)
         self._cur = cur
         self._dialect = dialect
         self._in_txn = False
         # InnoDB rolled the open transaction back (deadlock): its savepoints are gone and
-        # nothing more may run in it until the caller's ROLLBACK
+        # nothing more may run in it until the caller rolls back
         self._aborted = False
         self.last_used = time.monotonic()
 
@@ -153,24 +142,24 @@ class AsyncMySQLConnection(AsyncSQLConnection):
 
         After a deadlock inside a transaction the server has rolled it back:
         the savepoint statements of the unwinding ``with`` blocks are skipped,
-        ``ROLLBACK`` goes through, anything else is refused.
+        the rollback goes through, anything else is refused.
         """
         if self.broken:
             raise DatabaseConnectionError("mysql connection lost earlier; it cannot be used")
-        if sql == "BEGIN":
+        if sql == _D.begin:
             self._in_txn, self._aborted = True, False
-        elif sql == "ROLLBACK":
+        elif sql == _D.rollback:
             self._in_txn, self._aborted = False, False
         elif self._aborted:
-            if sql.startswith(("ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT")):
+            if _D.ends_savepoint(sql):
                 return False
-            if sql == "COMMIT":
+            if sql == _D.commit:
                 self._in_txn, self._aborted = False, False
             raise TransactionError(
                 "mysql rolled this transaction back after a deadlock; nothing of it was "
                 "kept: run the whole transaction again"
             )
-        elif sql == "COMMIT":
+        elif sql == _D.commit:
             self._in_txn = False
         return True
 
@@ -222,9 +211,6 @@ class AsyncMySQLConnection(AsyncSQLConnection):
             raise
         return list(rows)
 
-    async def begin(self) -> None:
-        await self.execute("BEGIN")
-
     async def ping(self) -> None:
         try:
             await self.raw.ping(reconnect=False)
@@ -242,7 +228,7 @@ class AsyncMySQLConnection(AsyncSQLConnection):
             pass
 
 
-# aiomysql re-reads every server warning with SHOW WARNINGS (a round trip) and turns it
+# aiomysql re-reads every server warning (a round trip) and turns it
 # into a Python warning; "table already exists" and friends are worth neither.
 # (PyMySQL stopped doing so in 1.0: the sync twin uses its plain cursor.)
 class _QuietCursor(aiomysql.cursors.Cursor):  # type: ignore[misc]
@@ -276,26 +262,9 @@ class AsyncMySQLBackend(AsyncSQLBackend):
 
     def _session_sql(self, mariadb: bool) -> str:
         cfg = self.config
-        lock_s = max(1, math.ceil(cfg.lock_timeout / 1000))
-        parts = [
-            f"SESSION sql_mode = '{SQL_MODE}'",
-            f"SESSION innodb_lock_wait_timeout = {lock_s}",
-            f"SESSION lock_wait_timeout = {lock_s}",
-            "SESSION time_zone = '+00:00'",
-            # sort on whole strings, as the keyset conditions compare them (the default
-            # 1024 bytes would tie long strings sharing a prefix and make pages skip rows)
-            "SESSION max_sort_length = 65536",
-        ]
-        stmt_ms = max(0, int(cfg.statement_timeout))
-        idle_s = max(0, math.ceil(cfg.idle_in_transaction_timeout / 1000))
-        if mariadb:
-            parts.append("SESSION tx_isolation = 'READ-COMMITTED'")
-            parts.append(f"SESSION max_statement_time = {stmt_ms / 1000:.3f}")
-            parts.append(f"SESSION idle_transaction_timeout = {idle_s}")
-        else:
-            parts.append("SESSION transaction_isolation = 'READ-COMMITTED'")
-            parts.append(f"SESSION max_execution_time = {stmt_ms}")
-        return "SET " + ", ".join(parts)
+        return _D.session_sql(
+            mariadb, cfg.lock_timeout, cfg.statement_timeout, cfg.idle_in_transaction_timeout
+        )
 
     async def _connect(self) -> AsyncSQLConnection:
         cfg = self.config
@@ -330,7 +299,7 @@ class AsyncMySQLBackend(AsyncSQLBackend):
         # the dialect's collations depend on the server: learn it before any DDL runs
         conn = await self.acquire()
         try:
-            row = await conn.fetchone("SELECT VERSION()")
+            row = await conn.fetchone(_D.version_probe)
         finally:
             await self.release(conn)
         self.dialect.configure(str(row[0]) if row else "")
@@ -373,24 +342,22 @@ class AsyncMySQLBackend(AsyncSQLBackend):
         return f"storekeeper_schema:{self.config.database_name or ''}"[:64]
 
     async def _lock_ddl(self, conn: AsyncSQLConnection) -> None:
-        row = await conn.fetchone("SELECT GET_LOCK(%s, %s)", (self._lock_name(), DDL_LOCK_TIMEOUT_S))
+        row = await conn.fetchone(_D.get_lock, (self._lock_name(), DDL_LOCK_TIMEOUT_S))
         if row is None or row[0] != 1:
             raise TransactionError(
                 f"mysql: another process held the schema lock for more than "
                 f"{DDL_LOCK_TIMEOUT_S}s; try again when its migration has finished"
             )
         if self.dialect.is_mariadb:
-            # an ALTER TABLE on a large collection may outlast statement_timeout
-            await conn.execute("SET SESSION max_statement_time = 0")
+            # altering a large collection's table may outlast statement_timeout
+            await conn.execute(_D.set_statement_time(0))
 
     async def _unlock_ddl(self, conn: AsyncSQLConnection) -> None:
         if conn.broken:
             return  # the server released the lock with the session
         if self.dialect.is_mariadb:
-            await conn.execute(
-                f"SET SESSION max_statement_time = {max(0, self.config.statement_timeout) / 1000:.3f}"
-            )
-        await conn.fetchone("SELECT RELEASE_LOCK(%s)", (self._lock_name(),))
+            await conn.execute(_D.set_statement_time(self.config.statement_timeout / 1000))
+        await conn.fetchone(_D.release_lock, (self._lock_name(),))
 
     @asynccontextmanager
     async def ddl(self) -> AsyncIterator[AsyncSQLConnection]:

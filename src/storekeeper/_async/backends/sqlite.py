@@ -6,7 +6,7 @@ another connection or process holds the write lock, the statement is retried
 after a short, growing, jittered pause that yields to the event loop (the sync
 twin sleeps), so no caller ever sees "database is locked" and the loop is never
 blocked longer than one statement takes. Writes that span statements run in
-``BEGIN IMMEDIATE`` transactions.
+immediate transactions, which take the write lock when they begin.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ...errors import (
     StorageError,
     TransactionError,
 )
-from ...sql.sqlite import PRAGMAS, SQLiteDialect
+from ...sql.sqlite import SQLiteDialect
 from .base import AsyncSQLBackend, AsyncSQLConnection, Params
 
 __all__ = ["AsyncSQLiteBackend"]
@@ -55,6 +55,8 @@ def _map(exc: sqlite3.Error) -> StorageError:
 
 class AsyncSQLiteConnection(AsyncSQLConnection):
     __slots__ = ("_deadline_s",)
+
+    dialect = SQLiteDialect
 
     def __init__(self, raw: sqlite3.Connection, busy_timeout_s: float) -> None:
         super().__init__(raw)
@@ -131,9 +133,6 @@ class AsyncSQLiteConnection(AsyncSQLConnection):
         except sqlite3.Error as exc:
             raise _map(exc) from exc
 
-    async def begin(self) -> None:
-        await self.execute("BEGIN IMMEDIATE")
-
     async def close(self) -> None:
         try:
             self.raw.close()
@@ -175,10 +174,8 @@ class AsyncSQLiteBackend(AsyncSQLBackend):
             raise DatabaseConnectionError(f"cannot open sqlite database {self._path!r}: {exc}") from None
         conn = AsyncSQLiteConnection(raw, self.config.statement_timeout / 1000.0)
         raw.create_function("sk_lower", 1, casefold, deterministic=True)
-        for key, value in PRAGMAS.items():
-            if self._memory and key in ("journal_mode", "mmap_size"):
-                continue
-            await conn.execute(f"PRAGMA {key} = {value}")
+        for stmt in SQLiteDialect.pragma_statements(self._memory):
+            await conn.execute(stmt)
         return conn
 
     async def close(self) -> None:

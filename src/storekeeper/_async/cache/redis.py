@@ -14,12 +14,11 @@ server on a big cache.
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any
 
 from ...core.caching import not_an_integer
 from ...core.entities import loads
+from ...core.redis_layout import cache_pattern, cache_root, incr_refused, ttl_from_pttl, ttl_ms
 from ...errors import StorageError
 from ..backends.redis import AsyncRedisBackend
 from .base import AsyncCache
@@ -29,18 +28,6 @@ __all__ = ["AsyncRedisCache"]
 #: keys one SCAN step asks for (and at most one UNLINK deletes)
 SCAN_COUNT = 1000
 
-_GLOB_RE = re.compile(r"([\\*?\[\]])")
-
-
-def _escape_glob(text: str) -> str:
-    """*text* matched literally by a SCAN ``MATCH`` pattern."""
-    return _GLOB_RE.sub(r"\\\1", text)
-
-
-def _px(ttl: float) -> int:
-    """A TTL in seconds as whole milliseconds, never rounded down to no TTL at all."""
-    return max(1, math.ceil(ttl * 1000))
-
 
 class AsyncRedisCache(AsyncCache):
     """``ds.cache`` on Redis (see the module docstring)."""
@@ -48,7 +35,7 @@ class AsyncRedisCache(AsyncCache):
     def __init__(self, backend: AsyncRedisBackend) -> None:
         self.backend = backend
         self.name = backend.name
-        self._k = backend.prefix + "cache:"
+        self._k = cache_root(backend.prefix)
 
     async def _get(self, key: str) -> Any:
         raw = await self.backend.execute("GET", self._k + key)
@@ -66,14 +53,14 @@ class AsyncRedisCache(AsyncCache):
             if ttl is None:
                 await self.backend.execute("SET", k + key, value)
             else:
-                await self.backend.execute("SET", k + key, value, "PX", _px(ttl))
+                await self.backend.execute("SET", k + key, value, "PX", ttl_ms(ttl))
         elif ttl is None:
             args: list[str] = []
             for key, value in items:
                 args += (k + key, value)
             await self.backend.execute("MSET", *args)
         else:
-            px = _px(ttl)
+            px = ttl_ms(ttl)
             await self.backend.transaction([("SET", k + key, value, "PX", px) for key, value in items])
 
     async def _delete(self, key: str) -> bool:
@@ -86,22 +73,17 @@ class AsyncRedisCache(AsyncCache):
         try:
             n: int = await self.backend.execute("INCRBY", self._k + key, amount)
         except StorageError as exc:
-            text = str(exc)
-            if "not an integer" in text or "overflow" in text:
+            if incr_refused(str(exc)):
                 raise not_an_integer(key) from None
             raise
         return n
 
     async def _ttl(self, key: str) -> float | None:
         ms: int = await self.backend.execute("PTTL", self._k + key)
-        if ms == -2:
-            return None
-        if ms == -1:
-            return math.inf
-        return ms / 1000
+        return ttl_from_pttl(ms)
 
     async def _clear(self, prefix: str | None) -> int:
-        pattern = _escape_glob(self._k + (prefix or "")) + "*"
+        pattern = cache_pattern(self._k, prefix)
         b = self.backend
         total = 0
         cursor = b"0"

@@ -1,18 +1,19 @@
 """Queues in the ``port_messages`` table of SQLite, PostgreSQL and MySQL.
 
-A claim is one statement where the database allows it: SQLite and
-PostgreSQL ``UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP
-LOCKED]) RETURNING …``; MySQL, which has no ``UPDATE … RETURNING``, selects
-``FOR UPDATE SKIP LOCKED`` and updates in one short transaction, retried
-when InnoDB picks it as a deadlock victim.
+A claim is one statement where the database can update and return rows at
+once (SQLite, PostgreSQL: ready rows are picked in push order, skipping rows
+other consumers hold, and leased in the same statement); elsewhere (MySQL)
+the ready rows are selected, locked, and updated in one short transaction,
+retried when InnoDB picks it as a deadlock victim. The statements are in
+:mod:`storekeeper.sql.queue`.
 
 Pushes run on the caller's transaction when there is one, so they commit or
 roll back with the caller's other writes; wake-ups are sent on commit.
 
-Waiting: PostgreSQL consumers ``LISTEN`` (the push statement itself sends
-``pg_notify`` on commit); SQLite and MySQL consumers are woken at once by
-pushes of this process and poll with a back-off capped at 100 ms for those
-of other processes. A consumer reclaims due retries and expired leases
+Waiting: where the server delivers notifications (PostgreSQL) consumers
+listen for the one each push sends on commit; elsewhere consumers are woken at
+once by pushes of this process and poll with a back-off capped at 100 ms for
+those of other processes. A consumer reclaims due retries and expired leases
 before it claims (at most every 250 ms, and whenever the queue looks empty).
 """
 
@@ -20,14 +21,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-import uuid
 from typing import Any
 
 from ..._compat import rt_async as rt
-from ...core.entities import loads, new_id, utcnow_iso
+from ...core.entities import new_id, utcnow_iso
 from ...core.records import STATUSES, Message, QueueStats
 from ...errors import DatabaseConnectionError, TransactionError
-from ...sql.queue import queue_sql
+from ...sql.queue import as_utc, is_uuid, message_from_row, queue_sql
 from ..backends.base import AsyncSQLBackend
 from .base import AsyncQueue, NewMessage, lease_error
 
@@ -37,27 +37,15 @@ __all__ = ["AsyncSQLQueue"]
 REAP_INTERVAL = 0.25
 #: the longest pause between two looks of a polling consumer
 POLL_MAX = 0.1
-#: a LISTENing consumer looks again at least this often (a lost notification,
+#: a listening consumer looks again at least this often (a lost notification,
 #: a retry or lease coming due that nobody announces)
 LISTEN_MAX = 1.0
-#: rows per INSERT of push_many (7 parameters each, within every dialect's limit)
+#: rows per statement of push_many (7 parameters each, within every dialect's limit)
 INSERT_CHUNK = 500
 #: claims retried after an InnoDB deadlock before the error surfaces
 CLAIM_RETRIES = 20
 
 _UTC = _dt.UTC
-
-
-def _dt_of(value: Any) -> _dt.datetime | None:
-    """A stored timestamp as an aware UTC datetime (PostgreSQL, MySQL or SQLite text)."""
-    if value is None:
-        return None
-    if isinstance(value, _dt.datetime):
-        return value.astimezone(_UTC) if value.tzinfo is not None else value.replace(tzinfo=_UTC)
-    if isinstance(value, int | float):
-        return _dt.datetime.fromtimestamp(value, _UTC)
-    parsed = _dt.datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
 
 
 class AsyncSQLQueue(AsyncQueue):
@@ -67,37 +55,24 @@ class AsyncSQLQueue(AsyncQueue):
         super().__init__()
         self.backend = backend
         self.name = backend.name
-        d = backend.dialect.name
-        self.sql = queue_sql(d)
-        self._sqlite = d == "sqlite"
-        self._pg = d == "postgresql"
-        self._mysql = d == "mysql"
+        d = backend.dialect
+        self.sql = queue_sql(d.name)
+        #: the client supplies the clock (the servers read their own)
+        self._clock = d.client_clock
+        #: the push statement itself notifies listening consumers on commit
+        self._notifies = d.server_notify
+        #: claims are one statement (else: select locked, then update by id)
+        self._one_statement = d.update_returning
+        self._uuid_ids = d.uuid_message_ids
         self._reap_at: dict[str, float] = {}
 
     # -- parameters ---------------------------------------------------------------
     def _p(self, **params: Any) -> dict[str, Any]:
-        """Named parameters, plus the clock on SQLite (the servers read their own)."""
-        if self._sqlite:
+        """Named parameters, plus the clock where the client supplies it."""
+        if self._clock:
             params["now"] = time.time()
             params["ts"] = utcnow_iso()
         return params
-
-    def _msg(self, row: tuple[Any, ...], q: str, receipt: str | None = None) -> Message:
-        return Message(
-            id=str(row[0]),
-            queue=q,
-            data=loads(row[1]),
-            metadata=loads(row[2]) if row[2] is not None else None,
-            status=row[3],
-            retry_count=int(row[4]),
-            max_retries=int(row[5]),
-            created_at=_dt_of(row[6]),
-            source=row[7] or "",
-            target=row[8] or "",
-            error=row[9],
-            lease_until=_dt_of(row[10]) if receipt is not None else None,
-            receipt=receipt,
-        )
 
     # -- producing ----------------------------------------------------------------
     async def _insert(
@@ -111,8 +86,8 @@ class AsyncSQLQueue(AsyncQueue):
                 for start in range(0, len(rows), INSERT_CHUNK):
                     chunk = rows[start : start + INSERT_CHUNK]
                     await self._insert_chunk(q, chunk, delay, max_retries, source, target)
-        if not self._pg:
-            # in-process consumers learn of it once it is committed (PostgreSQL: NOTIFY)
+        if not self._notifies:
+            # in-process consumers learn of it once it is committed
             b.after_commit(lambda: self._notify(q))
 
     async def _insert_chunk(
@@ -149,15 +124,15 @@ class AsyncSQLQueue(AsyncQueue):
 
     async def _claim_once(self, q: str, n: int, lease: float | None) -> list[Message]:
         receipt = new_id() if lease is not None else None
-        if self._mysql:
-            return await self._claim_mysql(q, n, lease, receipt)
+        if not self._one_statement:
+            return await self._claim_locked(q, n, lease, receipt)
         sql = self.sql.claim_pop if lease is None else self.sql.claim_lease
         rows = await self.backend.fetchall(sql, self._p(q=q, n=n, lease=lease, tok=receipt))
         if len(rows) > 1:
             rows.sort(key=lambda r: r[-1])
-        return [self._msg(r, q, receipt) for r in rows]
+        return [message_from_row(r, q, receipt) for r in rows]
 
-    async def _claim_mysql(
+    async def _claim_locked(
         self, q: str, n: int, lease: float | None, receipt: str | None
     ) -> list[Message]:
         b = self.backend
@@ -183,10 +158,10 @@ class AsyncSQLQueue(AsyncQueue):
                 await rt.sleep(min(0.05, 0.001 * 2**attempt))
         out = []
         for r in rows:
-            m = self._msg(r, q, receipt)
+            m = message_from_row(r, q, receipt)
             m.status = "completed" if lease is None else "processing"
             if lease is not None:
-                now = _dt_of(r[-1])
+                now = as_utc(r[-1])
                 assert now is not None
                 m.lease_until = now + _dt.timedelta(seconds=lease)
             out.append(m)
@@ -199,20 +174,16 @@ class AsyncSQLQueue(AsyncQueue):
         return float(row[0])
 
     async def _wait(self, q: str, token: rt.Event, left: float, rounds: int) -> None:
-        if self._pg and not self.backend.in_transaction:
+        if self._notifies and not self.backend.in_transaction:
             await self._listen(q, left)
             return
         await rt.wait_event(token, min(left, POLL_MAX, 0.005 * 2**rounds))
 
     async def _listen(self, q: str, left: float) -> None:
-        """Wait for a NOTIFY about *q*, a message coming due, or *left* seconds."""
-        from ..backends.postgresql import AsyncPostgreSQLBackend
-
-        b = self.backend
-        assert isinstance(b, AsyncPostgreSQLBackend)
+        """Wait for a notification about *q*, a message coming due, or *left* seconds."""
         try:
-            async with b.listening("sk_queue") as listener:
-                # anything pushed between the last look and LISTEN shows here
+            async with self.backend.listening(self.backend.dialect.notify_channel) as listener:
+                # anything pushed between the last look and listening shows here
                 due = await self._next_due(q)
                 if due is not None and due <= 0:
                     # due now (rows another consumer is claiming, or a reap to run):
@@ -254,16 +225,16 @@ class AsyncSQLQueue(AsyncQueue):
             rows = await b.fetchall(self.sql.dead_all, {"n": limit})
         else:
             rows = await b.fetchall(self.sql.dead_queue, {"q": q, "n": limit})
-        return [self._msg(r, r[11]) for r in rows]
+        return [message_from_row(r, r[11]) for r in rows]
 
     async def _replay_ids(self, ids: list[str]) -> int:
-        if self._pg:
-            ids = [i for i in ids if _is_uuid(i)]  # nothing else can match a UUID column
+        if self._uuid_ids:
+            ids = [i for i in ids if is_uuid(i)]  # nothing else can match a UUID column
             if not ids:
                 return 0
         p = self._p(**{f"i{i}": v for i, v in enumerate(ids)})
         sql = self.sql.replay_ids(len(ids))
-        if self._mysql:
+        if not self._one_statement:
             return await self.backend.execute(sql, p)
         rows = await self.backend.fetchall(sql, p)
         for q in {r[0] for r in rows}:
@@ -278,8 +249,8 @@ class AsyncSQLQueue(AsyncQueue):
 
     async def _announce(self, q: str) -> None:
         """Wake consumers of *q* (after the caller's commit, when inside a transaction)."""
-        if self._pg:
-            await self.backend.execute("SELECT pg_notify('sk_queue', %s)", (q,))
+        if self._notifies:
+            await self.backend.execute(self.sql.announce, {"q": q})
         else:
             self.backend.after_commit(lambda: self._notify(q))
 
@@ -302,15 +273,8 @@ class AsyncSQLQueue(AsyncQueue):
         for status, count, oldest in rows:
             counts[status] = int(count)
             if status == "pending" and oldest is not None:
-                created = _dt_of(oldest)
+                created = as_utc(oldest)
                 assert created is not None
                 age = max(0.0, (_dt.datetime.now(_UTC) - created).total_seconds())
         return QueueStats(queue=q, oldest_pending_age=age, **counts)
 
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

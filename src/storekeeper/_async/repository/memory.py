@@ -24,9 +24,8 @@ from ...core.filters import (
     sort_key,
 )
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
-from ...core.query import prepare_list, prepare_search_fields
+from ...core.query import prepare_list, prepare_search_fields, tokenize_query, word_tokens
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
-from ...sql.base import tokenize_query
 from ..backends.memory import AsyncMemoryBackend, Entry
 from .base import AsyncRepository
 
@@ -175,7 +174,7 @@ class AsyncMemoryRepository(AsyncRepository[T]):
                     v = get_path(d, tuple(f.split(".")))
                     if isinstance(v, str | list | dict | int | float):
                         text = v if isinstance(v, str) else orjson.dumps(v).decode()
-                        score += sum(1 for tok in tokenize_query_all(text) if tok in terms)
+                        score += sum(1 for tok in word_tokens(text) if tok in terms)
                 if score:
                     scored.append((-score, d["id"], d))
         scored.sort(key=lambda s: (s[0], s[1]))
@@ -246,10 +245,3 @@ class AsyncMemoryRepository(AsyncRepository[T]):
             if len(batch) < batch_size:
                 return
             last = batch[-1]
-
-
-def tokenize_query_all(text: str) -> list[str]:
-    """Every word token of *text*, lower-cased, repeats kept (for scoring)."""
-    from ...sql.base import _WORD_RE
-
-    return _WORD_RE.findall(text.lower())

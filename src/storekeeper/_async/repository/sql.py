@@ -18,9 +18,9 @@ from ...core.entities import (
 )
 from ...core.filters import QueryFilter, SortOrder, compile_filters, sort_key, validate_path
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
-from ...core.query import prepare_list, prepare_search_fields
+from ...core.query import prepare_list, prepare_search_fields, tokenize_query
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
-from ...sql.base import CollectionSQL, tokenize_query
+from ...sql.collection import CollectionSQL
 from ..backends.base import AsyncSQLBackend
 from .base import AsyncRepository
 
@@ -61,20 +61,14 @@ class AsyncSQLRepository(AsyncRepository[T]):
     async def _ensure(self) -> None:
         if not self.backend._ready:
             await self.backend.open()  # dialects may depend on the server (MySQL vs MariaDB)
-        d = self.backend.dialect
         self._ready = await self.backend.ensure(
             f"collection:{self.table}:{self.indexes}:{self.search_fields}",
             [
                 *self.sql.ddl(),
-                (f"DELETE FROM sk_collections WHERE name = {d.ph}", (self.collection,)),
-                (
-                    f"INSERT INTO sk_collections (name, indexes, search_fields) "
-                    f"VALUES ({d.ph}, {d.ph}, {d.ph})",
-                    (
-                        self.collection,
-                        dumps(list(self.indexes)).decode(),
-                        dumps(list(self.search_fields)).decode(),
-                    ),
+                *self.sql.register(
+                    self.collection,
+                    dumps(list(self.indexes)).decode(),
+                    dumps(list(self.search_fields)).decode(),
                 ),
             ],
         )
@@ -214,19 +208,15 @@ class AsyncSQLRepository(AsyncRepository[T]):
         terms = tokenize_query(query)
         if not terms:
             return PaginatedResult([], 0, pagination.page, pagination.per_page) if pagination else []
-        d, s, b = self.backend.dialect, self.sql, self.backend
-        frm, where, order, params = d.search_sql(self.table, self.search_fields, use, terms)
-        fw, fp = s.where(conds)
-        if fw:
-            where = f"{where} AND {fw[len(' WHERE '):]}"
-            params = params + fp
-        cols = f"{s.qt}.{d.select_data()}"
-        sql = f"SELECT {cols} FROM {frm} WHERE {where} ORDER BY {order}"
+        b = self.backend
         if pagination is None:
+            sql, _, params = self.sql.search(terms, use, conds)
             rows = await b.fetchall(sql, params)
             return self.codec.from_rows(rows)
-        total_row = await b.fetchone(f"SELECT COUNT(*) FROM {frm} WHERE {where}", params)
-        sql += f" LIMIT {pagination.per_page} OFFSET {pagination.offset}"
+        sql, count, params = self.sql.search(
+            terms, use, conds, limit=pagination.per_page, offset=pagination.offset
+        )
+        total_row = await b.fetchone(count, params)
         rows = await b.fetchall(sql, params)
         return PaginatedResult(
             self.codec.from_rows(rows),
@@ -280,14 +270,14 @@ class AsyncSQLRepository(AsyncRepository[T]):
         if len(set(ids)) != len(ids):
             raise ValidationError(f"{self.collection}: bulk_update got the same id twice")
         size = self._chunk(3)
-        b, d = self.backend, self.backend.dialect
+        b = self.backend
         async with b.transaction():
             for i in range(0, len(prepared), size):
                 chunk = prepared[i : i + size]
                 params: list[Any] = []
                 for eid, expected, _, data in chunk:
                     params += (eid, expected, data.decode())
-                n = await b.execute(d.bulk_update_sql(self.table, len(chunk)), params)
+                n = await b.execute(self.sql.bulk_update(len(chunk)), params)
                 if n != len(chunk):
                     for eid, expected, _, _ in chunk:
                         row = await b.fetchone(self.sql.get_version, (eid,))
@@ -320,7 +310,7 @@ class AsyncSQLRepository(AsyncRepository[T]):
         while True:
             sql, params = self.sql.select(
                 conds, None, SortOrder.ASC, limit=batch_size, after=after,
-                columns=f"id, {self.backend.dialect.select_data()}",
+                columns=self.sql.id_and_data,
             )
             rows = await self.backend.fetchall(sql, params)
             for row in rows:

@@ -18,14 +18,20 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator, Callable, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from ..._compat import rt_sync as rt
 from ...config import DatabaseConfig
-from ...errors import DatabaseConnectionError, StorageError, TransactionError
-from ...sql.base import CollectionSQL, Dialect
+from ...errors import (
+    DatabaseConnectionError,
+    StorageError,
+    TransactionError,
+    UnsupportedOperation,
+)
+from ...sql.collection import CollectionSQL
+from ...sql.dialect import Dialect
 
-__all__ = ["SQLBackend", "SQLConnection", "Params"]
+__all__ = ["Listener", "SQLBackend", "SQLConnection", "Params"]
 
 #: statement parameters: positional, or named (``:name`` / ``%(name)s``)
 Params = Sequence[Any] | Mapping[str, Any]
@@ -37,6 +43,9 @@ class SQLConnection(ABC):
     """One driver connection behind a uniform, exception-mapping surface."""
 
     __slots__ = ("raw", "broken")
+
+    #: the dialect whose control statements (begin, commit, rollback) this connection sends
+    dialect: type[Dialect]
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
@@ -58,19 +67,27 @@ class SQLConnection(ABC):
     def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """Run a query; return all its rows."""
 
-    @abstractmethod
     def begin(self) -> None:
         """Start a transaction (SQLite takes the write lock here)."""
+        self.execute(self.dialect.begin)
 
     def commit(self) -> None:
-        self.execute("COMMIT")
+        self.execute(self.dialect.commit)
 
     def rollback(self) -> None:
-        self.execute("ROLLBACK")
+        self.execute(self.dialect.rollback)
 
     @abstractmethod
     def close(self) -> None:
         """Close the driver connection, ignoring errors."""
+
+
+class Listener(Protocol):
+    """The waiting side of a connection subscribed to notifications."""
+
+    def wait(self, payload: str, timeout: float) -> bool:
+        """Wait up to *timeout* seconds for a notification carrying *payload*."""
+        ...
 
 
 class _Txn:
@@ -135,7 +152,8 @@ class SQLBackend(ABC):
                 if attempt >= cfg.max_retries:
                     raise DatabaseConnectionError(
                         f"cannot connect to {self.name} at {cfg.redacted_url} after "
-                        f"{attempt + 1} attempt(s): {exc}"
+                        f"{attempt + 1} attempt(s): {exc}",
+                        backend=self.name,
                     ) from None
                 logger.warning(
                     "connecting to %s failed (attempt %d), retrying in %.2fs: %s",
@@ -249,33 +267,38 @@ class SQLBackend(ABC):
 
     def _one(self, op: str, sql: str, params: Params) -> Any:
         """Run connection method *op* on the caller's transaction or a pooled connection."""
-        if not self._ready:
-            self.open()
-        txn = self._txn.get()
-        if txn is not None:
-            return getattr(txn.conn, op)(sql, params)
-        conn = self.acquire()
         try:
-            return getattr(conn, op)(sql, params)
-        except DatabaseConnectionError:
-            if op == "execute" or not conn.broken:
-                raise
-            # a connection the server dropped while idle: a read is safe to repeat
-            # once (a write is not: its reply may be what got lost)
-        finally:
-            self.release(conn)
-        conn = self.acquire()
-        try:
-            return getattr(conn, op)(sql, params)
-        finally:
-            self.release(conn)
+            if not self._ready:
+                self.open()
+            txn = self._txn.get()
+            if txn is not None:
+                return getattr(txn.conn, op)(sql, params)
+            conn = self.acquire()
+            try:
+                return getattr(conn, op)(sql, params)
+            except DatabaseConnectionError:
+                if op == "execute" or not conn.broken:
+                    raise
+                # a connection the server dropped while idle: a read is safe to repeat
+                # once (a write is not: its reply may be what got lost)
+            finally:
+                self.release(conn)
+            conn = self.acquire()
+            try:
+                return getattr(conn, op)(sql, params)
+            finally:
+                self.release(conn)
+        except StorageError as exc:
+            if exc.backend is None:
+                exc.backend = self.name
+            raise
 
     # -- bulk --
     #: rows per bulk insert call (the repository also bounds each call by bytes)
     bulk_rows = 500
 
     def insert_rows(self, sql: CollectionSQL, rows: Sequence[tuple[str, int, str]]) -> None:
-        """Insert ``(id, version, json)`` rows with one multi-row ``INSERT``."""
+        """Insert ``(id, version, json)`` rows with one multi-row statement."""
         params: list[Any] = []
         for row in rows:
             params += row
@@ -292,16 +315,17 @@ class SQLBackend(ABC):
             conn = txn.conn
             txn.depth += 1
             name = f"sk_sp_{txn.depth}"
-            conn.execute(f"SAVEPOINT {name}")
+            d = self.dialect
+            conn.execute(d.savepoint(name))
             try:
                 yield conn
             except BaseException:
                 if not conn.broken:
-                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                    conn.execute(f"RELEASE SAVEPOINT {name}")
+                    conn.execute(d.rollback_to_savepoint(name))
+                    conn.execute(d.release_savepoint(name))
                 raise
             else:
-                conn.execute(f"RELEASE SAVEPOINT {name}")
+                conn.execute(d.release_savepoint(name))
             finally:
                 txn.depth -= 1
             return
@@ -352,7 +376,7 @@ class SQLBackend(ABC):
                 self._unlock_ddl(conn)
 
     def ensure(
-        self, key: str, statements: Sequence[str | tuple[str, Sequence[Any]]]
+        self, key: str, statements: Sequence[str | tuple[str, Params]]
     ) -> bool:
         """Run idempotent DDL (and its bookkeeping) once per process, under the schema lock.
 
@@ -380,10 +404,19 @@ class SQLBackend(ABC):
             return True
         return False
 
+    # -- notifications (where the dialect has ``server_notify``) --
+    @contextmanager
+    def listening(self, channel: str) -> Iterator[Listener]:
+        """A connection subscribed to *channel* for the duration of the block."""
+        raise UnsupportedOperation(
+            f"{self.name} does not deliver notifications", backend=self.name
+        )
+        yield  # pragma: no cover
+
     # -- health and shutdown --
     def ping(self) -> bool:
-        """Run ``SELECT 1``; raise :class:`DatabaseConnectionError` when the database is down."""
-        row = self.fetchone("SELECT 1")
+        """Run a trivial query; raise :class:`DatabaseConnectionError` when the database is down."""
+        row = self.fetchone(self.dialect.ping)
         return row is not None and row[0] == 1
 
     def close(self) -> None:

@@ -40,7 +40,7 @@ class MemoryBackend:
         self._closed = False
 
     def __repr__(self) -> str:
-        return "<MemoryBackend memory://>"
+        return f"<{type(self).__name__} memory://>"
 
     def table(self, name: str) -> dict[str, Entry]:
         if self._closed:

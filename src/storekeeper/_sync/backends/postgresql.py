@@ -5,8 +5,8 @@
 Connections come from a :class:`~psycopg_pool.ConnectionPool` opened once
 the server has answered a first, plain connection (which the base class retries
 with exponential backoff). Pooled connections run in autocommit mode: the base
-class says ``BEGIN``, ``COMMIT`` and ``SAVEPOINT`` itself, so a statement outside
-a transaction costs one round trip. psycopg prepares a statement on a
+class begins, commits and sets savepoints itself, so a statement outside a
+transaction costs one round trip. psycopg prepares a statement on a
 connection once it has run a few times, so repeated reads skip the planner.
 
 Every session carries ``statement_timeout``, ``lock_timeout`` and
@@ -27,7 +27,7 @@ from psycopg import Connection, errors
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from ...config import DatabaseConfig, redact
+from ...config import DatabaseConfig
 from ...errors import (
     ConfigError,
     DatabaseConnectionError,
@@ -35,14 +35,12 @@ from ...errors import (
     StorageError,
     TransactionError,
 )
-from ...sql.base import CollectionSQL
+from ...redact import Scrubber
+from ...sql.collection import CollectionSQL
 from ...sql.postgresql import PostgreSQLDialect
 from .base import SQLBackend, SQLConnection, Params
 
-__all__ = ["PostgreSQLBackend", "PostgreSQLListener", "DDL_LOCK_KEY"]
-
-#: the advisory lock serializing the store's schema changes ("storekpr" as a bigint)
-DDL_LOCK_KEY = 0x73746F72656B7072
+__all__ = ["PostgreSQLBackend", "PostgreSQLListener"]
 
 #: SQLSTATE classes that mean the session is gone: connection exception (08),
 #: operator intervention (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect)
@@ -59,8 +57,9 @@ class PostgreSQLConnection(SQLConnection):
     __slots__ = ("_scrub", "_cur")
 
     raw: Connection[Any]
+    dialect = PostgreSQLDialect
 
-    def __init__(self, raw: Connection[Any], scrub: _Scrubber) -> None:
+    def __init__(self, raw: Connection[Any], scrub: Scrubber) -> None:
         super().__init__(raw)
         self._scrub = scrub
         # one cursor for the connection's life: a new cursor per statement cost
@@ -68,7 +67,7 @@ class PostgreSQLConnection(SQLConnection):
         self._cur = raw.cursor()
 
     @classmethod
-    def of(cls, raw: Connection[Any], scrub: _Scrubber) -> PostgreSQLConnection:
+    def of(cls, raw: Connection[Any], scrub: Scrubber) -> PostgreSQLConnection:
         """The wrapper (and cursor) of *raw*, made once and kept on the connection."""
         conn: PostgreSQLConnection | None = getattr(raw, "_storekeeper_conn", None)
         if conn is None:
@@ -78,7 +77,7 @@ class PostgreSQLConnection(SQLConnection):
 
     def _fail(self, exc: psycopg.Error) -> StorageError:
         """The storekeeper error for *exc*; marks the connection broken when it is lost."""
-        msg = self._scrub(str(exc).strip() or type(exc).__name__)
+        msg = self._scrub.scrub_exc(exc)
         state = exc.sqlstate or ""
         if isinstance(exc, errors.UniqueViolation):
             return DuplicateError(f"duplicate key on postgresql: {msg}")
@@ -132,9 +131,6 @@ class PostgreSQLConnection(SQLConnection):
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
-    def begin(self) -> None:
-        self.execute("BEGIN")
-
     def close(self) -> None:
         try:
             self.raw.close()
@@ -143,7 +139,7 @@ class PostgreSQLConnection(SQLConnection):
 
 
 class PostgreSQLListener:
-    """The waiting side of a LISTENing connection."""
+    """The waiting side of a listening connection."""
 
     __slots__ = ("_conn",)
 
@@ -163,28 +159,13 @@ class PostgreSQLListener:
 
 
 def _run_all(
-    conn: SQLConnection, statements: Sequence[str | tuple[str, Sequence[Any]]]
+    conn: SQLConnection, statements: Sequence[str | tuple[str, Params]]
 ) -> None:
     for stmt in statements:
         if isinstance(stmt, str):
             conn.execute(stmt)
         else:
             conn.execute(stmt[0], stmt[1])
-
-
-class _Scrubber:
-    """Removes the password from driver messages (redact() covers URLs and key=value)."""
-
-    __slots__ = ("_secret",)
-
-    def __init__(self, password: str | None) -> None:
-        self._secret = password or None
-
-    def __call__(self, text: str) -> str:
-        text = redact(text)
-        if self._secret is not None and self._secret in text:
-            text = text.replace(self._secret, "***")
-        return text
 
 
 def _conninfo(cfg: DatabaseConfig) -> str:
@@ -215,7 +196,7 @@ def _conninfo(cfg: DatabaseConfig) -> str:
     except psycopg.ProgrammingError as exc:
         raise ConfigError(
             f"invalid postgresql connection option in {cfg.redacted_url}: "
-            f"{_Scrubber(cfg.password)(str(exc).strip())}"
+            f"{Scrubber(cfg.password)(str(exc).strip())}"
         ) from None
 
 
@@ -228,7 +209,7 @@ class PostgreSQLBackend(SQLBackend):
         super().__init__(config)
         self.dialect: PostgreSQLDialect = PostgreSQLDialect()
         self._conninfo = _conninfo(config)
-        self._scrub = _Scrubber(config.password)
+        self._scrub = Scrubber(config.password)
         self._pool: ConnectionPool[Connection[Any]] | None = None
         self._listeners: list[SQLConnection] = []
 
@@ -247,9 +228,7 @@ class PostgreSQLBackend(SQLBackend):
         self._slots.append(None)
         assert probe is not None
         try:
-            row = probe.fetchone(
-                "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')"
-            )
+            row = probe.fetchone(PostgreSQLDialect.icu_probe)
             if row is None or not row[0]:
                 self.dialect.lower_collation = "default"
         finally:
@@ -279,10 +258,10 @@ class PostgreSQLBackend(SQLBackend):
             self._pool = pool
 
     def _lock_ddl(self, conn: SQLConnection) -> None:
-        conn.execute(f"SELECT pg_advisory_xact_lock({DDL_LOCK_KEY})")
+        conn.execute(PostgreSQLDialect.lock_ddl)
 
     def ensure(
-        self, key: str, statements: Sequence[str | tuple[str, Sequence[Any]]]
+        self, key: str, statements: Sequence[str | tuple[str, Params]]
     ) -> bool:
         """Run idempotent DDL once per process; inside a transaction, on a connection of its own.
 
@@ -311,13 +290,13 @@ class PostgreSQLBackend(SQLBackend):
             _run_all(conn, statements)
         return False
 
-    def _ensure_beside(self, statements: Sequence[str | tuple[str, Sequence[Any]]]) -> bool:
+    def _ensure_beside(self, statements: Sequence[str | tuple[str, Params]]) -> bool:
         """Run *statements* in a transaction on a new connection; False if a table was busy."""
         conn = self._connect_with_retry()
         try:
             conn.begin()
             self._lock_ddl(conn)
-            conn.execute(f"SET LOCAL lock_timeout = {_OWN_DDL_LOCK_WAIT_MS}")
+            conn.execute(PostgreSQLDialect.set_local_lock_timeout(_OWN_DDL_LOCK_WAIT_MS))
             try:
                 _run_all(conn, statements)
             except TransactionError as exc:
@@ -329,7 +308,7 @@ class PostgreSQLBackend(SQLBackend):
         finally:
             conn.close()
 
-    # -- bulk: COPY beats any multi-row INSERT (100k rows: 0.66 s against 1.2 s) --
+    # -- bulk: a copy beats any multi-row insert (100k rows: 0.66 s against 1.2 s) --
     bulk_rows = 5000
 
     def insert_rows(self, sql: CollectionSQL, rows: Sequence[tuple[str, int, str]]) -> None:
@@ -339,7 +318,7 @@ class PostgreSQLBackend(SQLBackend):
             return
         try:
             with conn.raw.cursor() as cur:
-                with cur.copy(f"COPY {sql.qt} (id, version, data) FROM STDIN") as copy:
+                with cur.copy(sql.copy_rows) as copy:
                     for row in rows:
                         copy.write_row(row)
         except psycopg.Error as exc:
@@ -380,13 +359,13 @@ class PostgreSQLBackend(SQLBackend):
         except psycopg.Error:
             pass
 
-    # -- LISTEN/NOTIFY --
+    # -- notifications --
     @contextmanager
     def listening(self, channel: str) -> Iterator[PostgreSQLListener]:
-        """A connection of its own LISTENing on *channel* for the duration of the block.
+        """A connection of its own listening on *channel* for the duration of the block.
 
         Listener connections live outside the pool (a waiting consumer must
-        not hold a pooled one) and are kept between blocks, UNLISTENed, so
+        not hold a pooled one) and are kept between blocks, unsubscribed, so
         notifications do not pile up on an idle one. A lost one raises
         :class:`DatabaseConnectionError` and is replaced next time.
         """
@@ -397,9 +376,9 @@ class PostgreSQLBackend(SQLBackend):
         assert isinstance(conn, PostgreSQLConnection)
         ok = False
         try:
-            conn.execute(f"LISTEN {channel}")
+            conn.execute(PostgreSQLDialect.listen(channel))
             yield PostgreSQLListener(conn)
-            conn.execute("UNLISTEN *")
+            conn.execute(PostgreSQLDialect.unlisten_all)
             ok = True
         finally:
             if ok and not self._closed:

@@ -29,7 +29,6 @@ Clients are typed ``Any`` on purpose: redis-py's command methods return
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import time
@@ -43,10 +42,12 @@ from redis.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..._compat import rt_sync as rt
-from ...config import DatabaseConfig, redact
+from ...config import DatabaseConfig
+from ...core.redis_layout import LuaScript
 from ...errors import ConfigError, DatabaseConnectionError, StorageError
+from ...redact import Scrubber
 
-__all__ = ["RedisBackend", "LuaScript"]
+__all__ = ["RedisBackend"]
 
 logger = logging.getLogger("storekeeper")
 
@@ -70,20 +71,6 @@ _TLS_MODES: dict[str, tuple[str, bool]] = {
 
 #: URL options naming TLS files, as libpq spells them, -> redis-py keyword
 _TLS_FILES = {"sslrootcert": "ssl_ca_certs", "sslcert": "ssl_certfile", "sslkey": "ssl_keyfile"}
-
-
-class LuaScript:
-    """A Lua script run by SHA (``EVALSHA``), loaded on the server when it is missing."""
-
-    __slots__ = ("name", "text", "sha")
-
-    def __init__(self, name: str, text: str) -> None:
-        self.name = name
-        self.text = text
-        self.sha = hashlib.sha1(text.encode()).hexdigest()
-
-    def __repr__(self) -> str:
-        return f"<LuaScript {self.name} {self.sha[:10]}>"
 
 
 def _db_number(cfg: DatabaseConfig) -> int:
@@ -114,7 +101,7 @@ class RedisBackend:
         #: the start of every key this store writes
         self.prefix: str = config.options.get("prefix", "")
         self._db = _db_number(config)
-        self._secret = config.password or None
+        self._scrubber = Scrubber(config.password)
         self._pool: Any = None
         self._wait_pool: Any = None
         self._client: Any = None
@@ -230,10 +217,7 @@ class RedisBackend:
 
     # -- errors ----------------------------------------------------------------------
     def _scrub(self, exc: BaseException) -> str:
-        text = redact(str(exc).strip() or type(exc).__name__)
-        if self._secret is not None and self._secret in text:
-            text = text.replace(self._secret, "***")
-        return text
+        return self._scrubber.scrub_exc(exc)
 
     def error(self, exc: BaseException) -> StorageError:
         """The storekeeper error for a redis-py error (the one mapping queue and cache share)."""

@@ -16,12 +16,11 @@ server on a big cache.
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any
 
 from ...core.caching import not_an_integer
 from ...core.entities import loads
+from ...core.redis_layout import cache_pattern, cache_root, incr_refused, ttl_from_pttl, ttl_ms
 from ...errors import StorageError
 from ..backends.redis import RedisBackend
 from .base import Cache
@@ -31,18 +30,6 @@ __all__ = ["RedisCache"]
 #: keys one SCAN step asks for (and at most one UNLINK deletes)
 SCAN_COUNT = 1000
 
-_GLOB_RE = re.compile(r"([\\*?\[\]])")
-
-
-def _escape_glob(text: str) -> str:
-    """*text* matched literally by a SCAN ``MATCH`` pattern."""
-    return _GLOB_RE.sub(r"\\\1", text)
-
-
-def _px(ttl: float) -> int:
-    """A TTL in seconds as whole milliseconds, never rounded down to no TTL at all."""
-    return max(1, math.ceil(ttl * 1000))
-
 
 class RedisCache(Cache):
     """``ds.cache`` on Redis (see the module docstring)."""
@@ -50,7 +37,7 @@ class RedisCache(Cache):
     def __init__(self, backend: RedisBackend) -> None:
         self.backend = backend
         self.name = backend.name
-        self._k = backend.prefix + "cache:"
+        self._k = cache_root(backend.prefix)
 
     def _get(self, key: str) -> Any:
         raw = self.backend.execute("GET", self._k + key)
@@ -68,14 +55,14 @@ class RedisCache(Cache):
             if ttl is None:
                 self.backend.execute("SET", k + key, value)
             else:
-                self.backend.execute("SET", k + key, value, "PX", _px(ttl))
+                self.backend.execute("SET", k + key, value, "PX", ttl_ms(ttl))
         elif ttl is None:
             args: list[str] = []
             for key, value in items:
                 args += (k + key, value)
             self.backend.execute("MSET", *args)
         else:
-            px = _px(ttl)
+            px = ttl_ms(ttl)
             self.backend.transaction([("SET", k + key, value, "PX", px) for key, value in items])
 
     def _delete(self, key: str) -> bool:
@@ -88,22 +75,17 @@ class RedisCache(Cache):
         try:
             n: int = self.backend.execute("INCRBY", self._k + key, amount)
         except StorageError as exc:
-            text = str(exc)
-            if "not an integer" in text or "overflow" in text:
+            if incr_refused(str(exc)):
                 raise not_an_integer(key) from None
             raise
         return n
 
     def _ttl(self, key: str) -> float | None:
         ms: int = self.backend.execute("PTTL", self._k + key)
-        if ms == -2:
-            return None
-        if ms == -1:
-            return math.inf
-        return ms / 1000
+        return ttl_from_pttl(ms)
 
     def _clear(self, prefix: str | None) -> int:
-        pattern = _escape_glob(self._k + (prefix or "")) + "*"
+        pattern = cache_pattern(self._k, prefix)
         b = self.backend
         total = 0
         cursor = b"0"

@@ -268,7 +268,7 @@ class Repository(ABC, Generic[T]):
 
         Ids missing from the entities are assigned (give them ids, e.g. from
         :func:`storekeeper.new_id`, to know them); rows go in as multi-row
-        ``INSERT`` statements.
+        statements (a copy on PostgreSQL).
         """
 
     @abstractmethod

@@ -7,10 +7,11 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Protocol
 
-from ..base import split_statements
+from ..dialect import split_statements
 
-__all__ = ["SchemaStep", "store_schema"]
+__all__ = ["SchemaStep", "SchemaVersionSQL", "schema_version_sql", "store_schema"]
 
 _NAME_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
@@ -43,3 +44,37 @@ def store_schema(dialect: str) -> tuple[SchemaStep, ...]:
         )
     steps.sort(key=lambda s: s.version)
     return tuple(steps)
+
+
+class _VersionedDialect(Protocol):
+    # structural, so this module needs nothing from wherever the Dialect class lives
+    @property
+    def ph(self) -> str: ...
+
+    @property
+    def schema_version_ddl(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersionSQL:
+    """The statements on ``schema_version``, the record of applied steps."""
+
+    #: ``CREATE TABLE IF NOT EXISTS schema_version``
+    create: str
+    #: rows ``(version, checksum)`` of every applied step, by version
+    applied: str
+    #: params ``(version, description, checksum)``
+    record: str
+
+
+def schema_version_sql(dialect: _VersionedDialect) -> SchemaVersionSQL:
+    """The ``schema_version`` statements in *dialect*'s placeholder style."""
+    ph = dialect.ph
+    return SchemaVersionSQL(
+        create=dialect.schema_version_ddl,
+        applied="SELECT version, checksum FROM schema_version ORDER BY version",
+        record=(
+            f"INSERT INTO schema_version (version, description, checksum) "
+            f"VALUES ({ph}, {ph}, {ph})"
+        ),
+    )

@@ -1,9 +1,10 @@
-"""Dialect-neutral SQL: the filter compiler and the per-collection statements.
+"""The statements of one collection table, and the filter compiler behind its queries.
 
-Nothing here touches a connection. A :class:`Dialect` supplies the few pieces
-that differ between databases (placeholders, JSON access, DDL); the compiler
-turns validated :class:`~storekeeper.core.filters.Condition` objects into a
-WHERE clause with the same semantics as the memory backend.
+Nothing here touches a connection. The fixed statements are the named ones of
+``queries/collection.sql``; queries are compiled from validated
+:class:`~storekeeper.core.filters.Condition` objects into a WHERE clause with
+the same semantics as the memory backend, using the few pieces the
+:class:`~storekeeper.sql.dialect.Dialect` says its own way.
 
 Every field used in a filter or a sort is read through three expressions that
 are never NULL: its JSON type rank, its numeric value and its string value.
@@ -13,11 +14,7 @@ id)``, so a filter or sort on an indexed field is answered from the index.
 
 from __future__ import annotations
 
-import hashlib
-import re
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..core.filters import (
@@ -31,117 +28,23 @@ from ..core.filters import (
     conditions_key,
     typed_key,
 )
+from ..errors import StorageError
+from .dialect import Dialect, FieldExprs, load_queries
 
-__all__ = ["CollectionSQL", "Dialect", "FieldExprs", "split_statements", "tokenize_query"]
+__all__ = ["CollectionSQL"]
 
-
-@dataclass(frozen=True, slots=True)
-class FieldExprs:
-    rank: str
-    num: str
-    str: str
-
-
-_WORD_RE = re.compile(r"\w+", re.UNICODE)
-
-
-def tokenize_query(text: str) -> list[str]:
-    """The search terms of a free-text query: lower-cased word tokens, deduplicated."""
-    seen: dict[str, None] = {}
-    for tok in _WORD_RE.findall(text.lower()):
-        seen.setdefault(tok, None)
-    return list(seen)
-
-
-class Dialect(ABC):
-    """What one SQL database needs said its own way."""
-
-    name = "sql"
-    ph = "?"
-    #: appended to a SELECT that must lock its rows until the transaction ends
-    for_update = " FOR UPDATE"
-    schema_version_ddl = (
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
-        "description TEXT NOT NULL, checksum TEXT, applied_at TEXT DEFAULT CURRENT_TIMESTAMP)"
-    )
-    #: the largest number of bound parameters one statement may carry
-    max_params = 999
-    quote_char = '"'
-    #: compare keyset cursors as one row value ``(rank, num, str, id) > (…)``, which
-    #: PostgreSQL turns into an index seek; the expanded OR form is only filtered
-    row_keyset = False
-
-    def quote(self, ident: str) -> str:
-        # identifiers are validated against ^[A-Za-z_][A-Za-z0-9_]*$ before they get here
-        return f"{self.quote_char}{ident}{self.quote_char}"
-
-    def json_ph(self) -> str:
-        """Placeholder of a JSON document parameter (sent as text)."""
-        return self.ph
-
-    def num_ph(self) -> str:
-        return self.ph
-
-    def str_ph(self) -> str:
-        return self.ph
-
-    def bool_param(self, value: bool) -> Any:
-        return 1 if value else 0
-
-    # -- JSON field access (implemented per dialect) --
-    @abstractmethod
-    def field(self, table: str, path: tuple[str, ...], indexed: bool) -> FieldExprs:
-        ...
-
-    @abstractmethod
-    def str_op(self, op: str, expr: str, value: str) -> tuple[str, list[Any]]:
-        """SQL for ``contains`` / ``icontains`` / ``startswith`` on a string expression.
-
-        For ``icontains`` *value* arrives already lower-cased by
-        :func:`~storekeeper.core.filters.casefold`.
-        """
-        ...
-
-    @abstractmethod
-    def array_contains(self, path: tuple[str, ...], value: Any) -> tuple[str, list[Any]]:
-        ...
-
-    # -- DDL --
-    @abstractmethod
-    def collection_ddl(self, table: str) -> list[str]:
-        ...
-
-    @abstractmethod
-    def index_ddl(self, table: str, path: tuple[str, ...]) -> list[str]:
-        ...
-
-    @abstractmethod
-    def search_ddl(self, table: str, fields: Sequence[str]) -> list[str]:
-        ...
-
-    @abstractmethod
-    def search_sql(
-        self, table: str, all_fields: Sequence[str], fields: Sequence[str], terms: list[str]
-    ) -> tuple[str, str, str, list[Any]]:
-        """``(from_clause, where_clause, order_clause, params)`` of a search."""
-        ...
-
-    # -- statements that differ --
-    @abstractmethod
-    def bulk_update_sql(self, table: str, rows: int) -> str:
-        """Update *rows* rows at once from ``(id, expected_version|NULL, data)`` triples.
-
-        Each row is written only where its version still matches (or the
-        expected version is NULL); the new version is the old one plus one.
-        """
-        ...
-
-    def select_data(self) -> str:
-        return "data"
-
-    def index_name(self, table: str, tag: str) -> str:
-        digest = hashlib.sha1(f"{table}:{tag}".encode()).hexdigest()[:12]
-        return f"ix_{table[:40]}_{digest}"
+#: the parameter order each positional statement is called with
+_ORDER: dict[str, tuple[str, ...]] = {
+    "insert": ("id", "version", "data"),
+    "get": ("id",),
+    "get_version": ("id",),
+    "get_for_update": ("id",),
+    "exists": ("id",),
+    "update": ("version", "data", "id", "expected"),
+    "update_any": ("data", "id"),
+    "replace": ("version", "data", "id"),
+    "delete": ("id",),
+}
 
 
 class CollectionSQL:
@@ -158,25 +61,52 @@ class CollectionSQL:
         self.table = table
         self.indexes = frozenset(indexes)
         self.search_fields = tuple(search_fields)
-        q = dialect.quote(table)
-        ph = dialect.ph
-        data = dialect.select_data()
-        self.qt = q
-        jph = dialect.json_ph()
-        self.jph = jph
-        self.insert = f"INSERT INTO {q} (id, version, data) VALUES ({ph}, {ph}, {jph})"
-        self.get = f"SELECT {data} FROM {q} WHERE id = {ph}"
-        self.get_version = f"SELECT version FROM {q} WHERE id = {ph}"
-        self.update = f"UPDATE {q} SET version = {ph}, data = {jph} WHERE id = {ph} AND version = {ph}"
-        self.update_any = f"UPDATE {q} SET version = version + 1, data = {jph} WHERE id = {ph}"
-        self.replace = f"UPDATE {q} SET version = {ph}, data = {jph} WHERE id = {ph}"
-        self.get_for_update = (
-            f"SELECT version, {dialect.select_data()} FROM {q} WHERE id = {ph}{dialect.for_update}"
-        )
-        self.delete = f"DELETE FROM {q} WHERE id = {ph}"
-        self.exists = f"SELECT 1 FROM {q} WHERE id = {ph}"
+        self.qt = dialect.quote(table)
+        self.jph = dialect.json_ph()
+        self._queries = load_queries("collection")
+        for name, order in _ORDER.items():
+            sql, params = self._queries.render_with_params(
+                dialect, name, positional=True, table=table
+            )
+            if params != order:  # the call sites bind these positionally
+                raise StorageError(f"collection.sql: {name} takes {params}, callers pass {order}")
+            setattr(self, name, sql)
+        self.insert: str
+        self.get: str
+        self.get_version: str
+        self.get_for_update: str
+        self.exists: str
+        self.update: str
+        self.update_any: str
+        self.replace: str
+        self.delete: str
+        #: ``id`` and the document text, for batches that continue after the last id
+        self.id_and_data = f"id, {dialect.select_data()}"
         self._fields: dict[tuple[str, ...], FieldExprs] = {}
         self._selects: dict[Any, tuple[str, list[Any]]] = {}
+
+    def _named(self, name: str, **slots: str) -> str:
+        return self._queries.render(
+            self.d, name, positional=True, slots=slots, table=self.table
+        )
+
+    def register(
+        self, collection: str, indexes: str, search_fields: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Record the collection's declaration in ``sk_collections`` (lists as JSON text)."""
+        q, d = self._queries, self.d
+        return [
+            (q.render(d, "forget_collection"), {"name": collection}),
+            (
+                q.render(d, "register_collection"),
+                {"name": collection, "indexes": indexes, "search_fields": search_fields},
+            ),
+        ]
+
+    @property
+    def copy_rows(self) -> str:
+        """``COPY … FROM STDIN`` of ``(id, version, data)`` rows (PostgreSQL only)."""
+        return self._named("copy_rows")
 
     # -- pieces --
     def fx(self, path: tuple[str, ...]) -> FieldExprs:
@@ -195,17 +125,18 @@ class CollectionSQL:
         return out
 
     def insert_many(self, rows: int) -> str:
-        ph = self.d.ph
-        values = ", ".join([f"({ph}, {ph}, {self.jph})"] * rows)
-        return f"INSERT INTO {self.qt} (id, version, data) VALUES {values}"
+        row = self._queries.template("insert_row", self.d.name)
+        return self._named("insert_many", rows=", ".join([row] * rows))
 
     def delete_many(self, n: int) -> str:
-        marks = ", ".join([self.d.ph] * n)
-        return f"DELETE FROM {self.qt} WHERE id IN ({marks})"
+        return self._named("delete_many", ids=", ".join([":id"] * n))
 
     def get_many(self, n: int) -> str:
-        marks = ", ".join([self.d.ph] * n)
-        return f"SELECT id, version FROM {self.qt} WHERE id IN ({marks})"
+        return self._named("get_many", ids=", ".join([":id"] * n))
+
+    def bulk_update(self, rows: int) -> str:
+        """See :meth:`~storekeeper.sql.dialect.Dialect.bulk_update_sql`."""
+        return self.d.bulk_update_sql(self.table, rows)
 
     # -- WHERE --
     def where(self, conds: Sequence[Condition]) -> tuple[str, list[Any]]:
@@ -388,41 +319,25 @@ class CollectionSQL:
         where, params = self.where(conds)
         return f"SELECT COUNT(*) FROM {self.qt}{where}", params
 
+    def search(
+        self,
+        terms: list[str],
+        fields: Sequence[str],
+        conds: Sequence[Condition],
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[str, str, list[Any]]:
+        """``(select, count, params)`` of a search for any of *terms* in *fields*, best first.
 
-def split_statements(script: str) -> list[str]:
-    """Split a schema file into statements.
-
-    Statements end with ``;`` at the end of a line, except inside ``$$`` bodies
-    and ``BEGIN … END;`` trigger bodies. Comment-only lines are dropped.
-    """
-    out: list[str] = []
-    buf: list[str] = []
-    in_dollar = False
-    in_trigger = False
-    for line in script.splitlines():
-        stripped = line.strip()
-        if not buf and (not stripped or stripped.startswith("--")):
-            continue
-        buf.append(line)
-        in_dollar ^= line.count("$$") % 2 == 1
-        upper = stripped.upper()
-        if len(buf) == 1 and re.match(r"CREATE\s+(TEMP\s+)?TRIGGER", upper):
-            in_trigger = True
-        if in_trigger and not any(re.search(r"\bBEGIN\b", b.upper()) for b in buf):
-            # a trigger with no BEGIN body (PostgreSQL's EXECUTE FUNCTION) ends at ';'
-            if stripped.endswith(";"):
-                in_trigger = False
-        if in_dollar:
-            continue
-        if in_trigger:
-            if upper in ("END;", "END"):
-                in_trigger = False
-                out.append("\n".join(buf).rstrip().rstrip(";"))
-                buf = []
-            continue
-        if stripped.endswith(";"):
-            out.append("\n".join(buf).rstrip().rstrip(";"))
-            buf = []
-    if buf and "".join(buf).strip():
-        out.append("\n".join(buf).strip().rstrip(";"))
-    return out
+        Both statements take the same parameters; *conds* filter the matches.
+        """
+        frm, where, order, params = self.d.search_sql(self.table, self.search_fields, fields, terms)
+        fw, fp = self.where(conds)
+        if fw:
+            where = f"{where} AND {fw[len(' WHERE '):]}"
+            params = params + fp
+        sql = f"SELECT {self.qt}.{self.d.select_data()} FROM {frm} WHERE {where} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        return sql, f"SELECT COUNT(*) FROM {frm} WHERE {where}", params

@@ -1,0 +1,169 @@
+-- The queue's statements on port_messages (seed 004), written once
+-- (sql/dialect.py says how). Tokens of the queue:
+--   {now}             the current time in visible_at's type: the server's clock,
+--                     so leases agree across hosts (SQLite: :now, unix seconds)
+--   {ts}              the current time for the seed's timestamp columns
+--   {after:x}         now plus the seconds in parameter x
+--   {seq} / {key}     push order / the cheapest row handle (SQLite: the rowid)
+--   {next_index}      pins a claim to the push-order index where the planner needs it
+--   {skip_locked}     FOR UPDATE SKIP LOCKED where the database has it
+--   {secs_until:e}    seconds from now until the time e
+-- Fragments (a name used as a token inside another statement):
+
+-- name: msg_columns
+id, {text:message_data}, {text:message_metadata}, status, retry_count, max_retries,
+created_at, source_component, target_component, error_message, visible_at;
+
+-- name: claim_candidates
+SELECT {key} FROM port_messages {next_index}
+WHERE port_name = :q AND status = 'pending' AND visible_at <= {now}
+ORDER BY {seq} LIMIT :n {skip_locked};
+
+-- name: lease_set
+status = 'processing', visible_at = {after:lease}, lease_token = :tok, processed_at = {ts};
+
+-- name: pop_set
+status = 'completed', visible_at = {now}, lease_token = NULL, processed_at = {ts}, completed_at = {ts};
+
+-- name: settle_where
+WHERE id = :id AND lease_token = :tok AND status = 'processing';
+
+-- name: replay_set
+UPDATE port_messages SET status = 'pending', retry_count = 0, visible_at = {now},
+lease_token = NULL, error_message = NULL, error_details = NULL, processed_at = NULL,
+completed_at = NULL;
+
+-- Producing. {*rows} is filled with one insert_row per message, its
+-- parameters :id, :d and :m numbered per row (:id0, :d0, :m0, :id1, …).
+
+-- name: insert_row
+(:id, :q, :src, :tgt, {json:d}, {json:m}, 'pending', 0, :mr, {ts}, {after:delay});
+
+-- name: insert
+INSERT INTO port_messages (id, port_name, source_component, target_component,
+message_data, message_metadata, status, retry_count, max_retries, created_at, visible_at)
+VALUES {*rows};
+
+-- name: insert [postgresql]
+-- wakes LISTENing consumers when (and only if) the insert commits
+WITH ins AS (
+  INSERT INTO port_messages (id, port_name, source_component, target_component,
+  message_data, message_metadata, status, retry_count, max_retries, created_at, visible_at)
+  VALUES {*rows} RETURNING 1
+)
+SELECT {notify:q} FROM (SELECT 1 FROM ins LIMIT 1) AS x;
+
+-- name: announce [postgresql]
+SELECT {notify:q};
+
+-- Consuming: one statement where the database has UPDATE … RETURNING.
+
+-- name: claim_lease
+UPDATE port_messages SET {lease_set} WHERE {key} IN ({claim_candidates})
+RETURNING {msg_columns}, {seq};
+
+-- name: claim_pop
+UPDATE port_messages SET {pop_set} WHERE {key} IN ({claim_candidates})
+RETURNING {msg_columns}, {seq};
+
+-- PostgreSQL may run an IN (subquery) once per outer row, and with SKIP LOCKED
+-- each run finds other rows: ANY(ARRAY(…)) runs it exactly once. It returns the
+-- rows' ctids, which the locks keep still until the update: a TID scan,
+-- whatever the planner's statistics say.
+
+-- name: claim_lease [postgresql]
+UPDATE port_messages SET {lease_set} WHERE ctid = ANY(ARRAY({claim_candidates}))
+RETURNING {msg_columns}, {seq};
+
+-- name: claim_pop [postgresql]
+UPDATE port_messages SET {pop_set} WHERE ctid = ANY(ARRAY({claim_candidates}))
+RETURNING {msg_columns}, {seq};
+
+-- MySQL has no UPDATE … RETURNING: it selects the rows FOR UPDATE SKIP LOCKED,
+-- then updates them by id ({*ids}: :i0, :i1, …), in one short transaction.
+
+-- name: select_claim [mysql]
+SELECT {msg_columns}, seq, UTC_TIMESTAMP(6) FROM port_messages {next_index}
+WHERE port_name = :q AND status = 'pending' AND visible_at <= {now}
+ORDER BY seq LIMIT :n {skip_locked};
+
+-- name: lease_ids [mysql]
+UPDATE port_messages SET {lease_set} WHERE id IN ({*ids});
+
+-- name: pop_ids [mysql]
+UPDATE port_messages SET {pop_set} WHERE id IN ({*ids});
+
+-- Reclaiming: a due retry goes back to pending (that delivery is retry number
+-- retry_count + 1); an expired lease is a failed delivery, dead-lettered once
+-- retries are spent, else delivered again.
+
+-- name: reap_probe
+SELECT 1 FROM port_messages WHERE port_name = :q AND status IN ('failed', 'processing')
+AND visible_at <= {now} LIMIT 1;
+
+-- name: reap_retries
+UPDATE port_messages SET status = 'pending', retry_count = retry_count + 1
+WHERE port_name = :q AND status = 'failed' AND visible_at <= {now};
+
+-- name: reap_dead
+UPDATE port_messages SET status = 'dead_letter', lease_token = NULL,
+error_message = 'lease expired before ack (the consumer died or took too long)'
+WHERE port_name = :q AND status = 'processing' AND visible_at <= {now}
+AND retry_count >= max_retries;
+
+-- name: reap_leases
+UPDATE port_messages SET status = 'pending', lease_token = NULL, retry_count = retry_count + 1
+WHERE port_name = :q AND status = 'processing' AND visible_at <= {now};
+
+-- name: next_due
+SELECT {secs_until:MIN(visible_at)} FROM port_messages
+WHERE port_name = :q AND status IN ('pending', 'failed', 'processing');
+
+-- Settling a received message: only while this receipt holds it.
+
+-- name: ack
+UPDATE port_messages SET status = 'completed', completed_at = {ts}, lease_token = NULL
+{settle_where};
+
+-- name: nack
+UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
+error_message = :err, error_details = {json:det} {settle_where};
+
+-- name: extend
+UPDATE port_messages SET visible_at = {after:secs} {settle_where};
+
+-- name: status_of
+SELECT status FROM port_messages WHERE id = :id;
+
+-- Inspecting and repairing.
+
+-- name: dead_all
+SELECT {msg_columns}, port_name FROM port_messages WHERE status = 'dead_letter'
+ORDER BY {seq} LIMIT :n;
+
+-- name: dead_queue
+SELECT {msg_columns}, port_name FROM port_messages WHERE port_name = :q
+AND status = 'dead_letter' ORDER BY {seq} LIMIT :n;
+
+-- name: replay_ids
+{replay_set} WHERE id IN ({*ids}) AND status IN ('dead_letter', 'completed', 'failed')
+{returning:port_name};
+
+-- name: replay_queue
+{replay_set} WHERE port_name = :q AND status = :st;
+
+-- name: purge_all
+DELETE FROM port_messages WHERE port_name = :q;
+
+-- name: purge_status
+DELETE FROM port_messages WHERE port_name = :q AND status = :st;
+
+-- name: length_all
+SELECT COUNT(*) FROM port_messages WHERE port_name = :q;
+
+-- name: length_status
+SELECT COUNT(*) FROM port_messages WHERE port_name = :q AND status = :st;
+
+-- name: stats
+SELECT status, COUNT(*), MIN(created_at) FROM port_messages WHERE port_name = :q
+GROUP BY status;
