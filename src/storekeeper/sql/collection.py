@@ -84,6 +84,7 @@ class CollectionSQL:
         self.id_and_data = f"id, {dialect.select_data()}"
         self._fields: dict[tuple[str, ...], FieldExprs] = {}
         self._selects: dict[Any, tuple[str, list[Any]]] = {}
+        self._by_size: dict[tuple[str, int], str] = {}
 
     def _named(self, name: str, **slots: str) -> str:
         return self._queries.render(
@@ -124,15 +125,28 @@ class CollectionSQL:
             out.extend(self.d.search_ddl(self.table, self.search_fields))
         return out
 
+    def _sized(self, name: str, n: int) -> str:
+        """Statement *name* for *n* rows or ids, rendered once per size."""
+        sql = self._by_size.get((name, n))
+        if sql is None:
+            if name == "insert_many":
+                row = self._queries.template("insert_row", self.d.name)
+                sql = self._named(name, rows=", ".join([row] * n))
+            else:
+                sql = self._named(name, ids=", ".join([":id"] * n))
+            if len(self._by_size) >= 64:
+                self._by_size.clear()
+            self._by_size[(name, n)] = sql
+        return sql
+
     def insert_many(self, rows: int) -> str:
-        row = self._queries.template("insert_row", self.d.name)
-        return self._named("insert_many", rows=", ".join([row] * rows))
+        return self._sized("insert_many", rows)
 
     def delete_many(self, n: int) -> str:
-        return self._named("delete_many", ids=", ".join([":id"] * n))
+        return self._sized("delete_many", n)
 
     def get_many(self, n: int) -> str:
-        return self._named("get_many", ids=", ".join([":id"] * n))
+        return self._sized("get_many", n)
 
     def bulk_update(self, rows: int) -> str:
         """See :meth:`~storekeeper.sql.dialect.Dialect.bulk_update_sql`."""

@@ -307,6 +307,7 @@ class Queries:
     def __init__(self, file: str, entries: dict[str, dict[str | None, str]]) -> None:
         self.file = file
         self._entries = entries
+        self._fragments: dict[str, dict[str, str]] = {}
 
     def template(self, name: str, dialect: str) -> str:
         """The template of *name* for *dialect* (its own variant, else the common one)."""
@@ -327,7 +328,11 @@ class Queries:
 
     def fragments(self, dialect: str) -> dict[str, str]:
         """Every statement usable on *dialect*, by name (``{name}`` includes one in another)."""
-        return {n: self.template(n, dialect) for n in self._entries if self.has(n, dialect)}
+        found = self._fragments.get(dialect)
+        if found is None:
+            found = {n: self.template(n, dialect) for n in self._entries if self.has(n, dialect)}
+            self._fragments[dialect] = found
+        return found
 
     def render(
         self,
