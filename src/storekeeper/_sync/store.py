@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast, overload
 
 from ..config import DatabaseConfig, load_environment_config
-from ..core.capabilities import Capability, implementation, offers
+from ..core.capabilities import Capability, implementation, offers, unsupported
 from ..core.entities import EntityCodec
 from ..errors import ConfigError, StorageError
 from .cache.base import Cache
@@ -89,6 +89,7 @@ class DataStore:
         for cap in sorted(wanted):
             implementation(cap, self._routes[cap].database_type)
         self._backend: Backend = make_backend(self.config)
+        self._transactional = Capability.TRANSACTIONS in offers(self.config.database_type)
         #: backends of queue_url / cache_url other than the store's, by URL (shared)
         self._side: dict[str, Backend] = {}
         self._repos: dict[tuple[Any, ...], Repository[Any]] = {}
@@ -214,7 +215,8 @@ class DataStore:
         Every repository of this store used inside takes part, and so do
         queue pushes and cache writes when they live on the same database.
         """
-        implementation(Capability.TRANSACTIONS, self.config.database_type)
+        if not self._transactional:
+            raise unsupported(self.config.database_type, Capability.TRANSACTIONS)
         with cast(Transactional, self._backend).transaction():
             yield
 
