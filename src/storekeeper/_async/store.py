@@ -16,6 +16,7 @@ from .cache.base import AsyncCache
 from .queue.base import AsyncQueue
 from .registry import AsyncBackend, AsyncTransactional, capability_class, make_backend
 from .repository.base import AsyncRepository, check_collection, check_fields
+from .workflows.base import AsyncTasks, AsyncWorkflows
 
 __all__ = ["DEFAULT_URL", "AsyncDataStore"]
 
@@ -74,6 +75,8 @@ class AsyncDataStore:
             Capability.TRANSACTIONS: self.config,
             Capability.QUEUE: self.queue_config,
             Capability.CACHE: self.cache_config,
+            Capability.WORKFLOWS: self.config,
+            Capability.TASKS: self.config,
         }
         try:
             wanted = {Capability(c) for c in require}
@@ -93,6 +96,8 @@ class AsyncDataStore:
         self._repos: dict[tuple[Any, ...], AsyncRepository[Any]] = {}
         self._queue: AsyncQueue | None = None
         self._cache: AsyncCache | None = None
+        self._workflows: AsyncWorkflows | None = None
+        self._tasks: AsyncTasks | None = None
         self._closed = False
 
     @classmethod
@@ -205,6 +210,24 @@ class AsyncDataStore:
             b = self._backend_for(Capability.CACHE)
             c = self._cache = capability_class(Capability.CACHE, b)(b)
         return c
+
+    @property
+    def workflows(self) -> AsyncWorkflows:
+        """Workflow executions (SPEC §3), on the store's backend."""
+        w = self._workflows
+        if w is None:
+            b = self._backend_for(Capability.WORKFLOWS)
+            w = self._workflows = capability_class(Capability.WORKFLOWS, b)(b)
+        return w
+
+    @property
+    def tasks(self) -> AsyncTasks:
+        """Task states with parents and children (SPEC §3), on the store's backend."""
+        t = self._tasks
+        if t is None:
+            b = self._backend_for(Capability.TASKS)
+            t = self._tasks = capability_class(Capability.TASKS, b)(b)
+        return t
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

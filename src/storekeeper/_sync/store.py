@@ -18,6 +18,7 @@ from .cache.base import Cache
 from .queue.base import Queue
 from .registry import Backend, Transactional, capability_class, make_backend
 from .repository.base import Repository, check_collection, check_fields
+from .workflows.base import Tasks, Workflows
 
 __all__ = ["DEFAULT_URL", "DataStore"]
 
@@ -76,6 +77,8 @@ class DataStore:
             Capability.TRANSACTIONS: self.config,
             Capability.QUEUE: self.queue_config,
             Capability.CACHE: self.cache_config,
+            Capability.WORKFLOWS: self.config,
+            Capability.TASKS: self.config,
         }
         try:
             wanted = {Capability(c) for c in require}
@@ -95,6 +98,8 @@ class DataStore:
         self._repos: dict[tuple[Any, ...], Repository[Any]] = {}
         self._queue: Queue | None = None
         self._cache: Cache | None = None
+        self._workflows: Workflows | None = None
+        self._tasks: Tasks | None = None
         self._closed = False
 
     @classmethod
@@ -207,6 +212,24 @@ class DataStore:
             b = self._backend_for(Capability.CACHE)
             c = self._cache = capability_class(Capability.CACHE, b)(b)
         return c
+
+    @property
+    def workflows(self) -> Workflows:
+        """Workflow executions (SPEC §3), on the store's backend."""
+        w = self._workflows
+        if w is None:
+            b = self._backend_for(Capability.WORKFLOWS)
+            w = self._workflows = capability_class(Capability.WORKFLOWS, b)(b)
+        return w
+
+    @property
+    def tasks(self) -> Tasks:
+        """Task states with parents and children (SPEC §3), on the store's backend."""
+        t = self._tasks
+        if t is None:
+            b = self._backend_for(Capability.TASKS)
+            t = self._tasks = capability_class(Capability.TASKS, b)(b)
+        return t
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -40,6 +40,8 @@ class Capability(StrEnum):
     TRANSACTIONS = "transactions"
     QUEUE = "queue"
     CACHE = "cache"
+    WORKFLOWS = "workflows"
+    TASKS = "tasks"
 
     @property
     def label(self) -> str:
@@ -90,6 +92,14 @@ REGISTRY: dict[Capability, dict[str, str]] = {
         "memory": "cache.memory:MemoryCache",
         "sql": "cache.sql:SQLCache",
         "redis": "cache.redis:RedisCache",
+    },
+    Capability.WORKFLOWS: {
+        "memory": "workflows.memory:MemoryWorkflows",
+        "sql": "workflows.sql:SQLWorkflows",
+    },
+    Capability.TASKS: {
+        "memory": "workflows.memory:MemoryTasks",
+        "sql": "workflows.sql:SQLTasks",
     },
 }
 

@@ -35,6 +35,8 @@ class AsyncMemoryBackend:
         self._undo: contextvars.ContextVar[list[Undo] | None] = (
             contextvars.ContextVar(f"storekeeper_mem_txn_{id(self)}", default=None)
         )
+        #: callbacks run when an outermost transaction ends (by id of its undo log)
+        self._ends: dict[int, list[Callable[[], None]]] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -83,6 +85,18 @@ class AsyncMemoryBackend:
     def in_transaction(self) -> bool:
         return self._undo.get() is not None
 
+    def current_transaction(self) -> object | None:
+        """A token of the caller's outermost transaction (None outside one)."""
+        return self._undo.get()
+
+    def on_end(self, fn: Callable[[], None]) -> None:
+        """Call *fn* when the caller's outermost transaction ends, committed or not (now, outside one)."""
+        log = self._undo.get()
+        if log is None:
+            fn()
+        else:
+            self._ends.setdefault(id(log), []).append(fn)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """All-or-nothing: on an exception every write inside is undone."""
@@ -104,6 +118,8 @@ class AsyncMemoryBackend:
             raise
         finally:
             self._undo.reset(token)
+            for fn in self._ends.pop(id(new_log), ()):
+                fn()
 
     async def open(self) -> None:
         if self._closed:

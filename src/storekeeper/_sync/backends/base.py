@@ -107,6 +107,9 @@ class SQLBackend(ABC):
 
     dialect: Dialect
     name = "sql"
+    #: called with the text of every statement this backend sends for a caller
+    #: (tests count statements with it); None: nothing is called
+    statement_hook: Callable[[str], None] | None = None
 
     def __init__(self, config: DatabaseConfig) -> None:
         self.config = config
@@ -267,6 +270,8 @@ class SQLBackend(ABC):
 
     def _one(self, op: str, sql: str, params: Params) -> Any:
         """Run connection method *op* on the caller's transaction or a pooled connection."""
+        if self.statement_hook is not None:
+            self.statement_hook(sql)
         try:
             if not self._ready:
                 self.open()

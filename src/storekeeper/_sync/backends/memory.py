@@ -37,6 +37,8 @@ class MemoryBackend:
         self._undo: contextvars.ContextVar[list[Undo] | None] = (
             contextvars.ContextVar(f"storekeeper_mem_txn_{id(self)}", default=None)
         )
+        #: callbacks run when an outermost transaction ends (by id of its undo log)
+        self._ends: dict[int, list[Callable[[], None]]] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -85,6 +87,18 @@ class MemoryBackend:
     def in_transaction(self) -> bool:
         return self._undo.get() is not None
 
+    def current_transaction(self) -> object | None:
+        """A token of the caller's outermost transaction (None outside one)."""
+        return self._undo.get()
+
+    def on_end(self, fn: Callable[[], None]) -> None:
+        """Call *fn* when the caller's outermost transaction ends, committed or not (now, outside one)."""
+        log = self._undo.get()
+        if log is None:
+            fn()
+        else:
+            self._ends.setdefault(id(log), []).append(fn)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All-or-nothing: on an exception every write inside is undone."""
@@ -106,6 +120,8 @@ class MemoryBackend:
             raise
         finally:
             self._undo.reset(token)
+            for fn in self._ends.pop(id(new_log), ()):
+                fn()
 
     def open(self) -> None:
         if self._closed:

@@ -1,0 +1,1 @@
+"""Workflow executions and task states: one module per backend family, sharing :mod:`.base`."""

@@ -1,0 +1,325 @@
+# Generated from src/storekeeper/_async/workflows/sql.py by tools/gen_sync.py: do not edit.
+
+"""Workflow executions and task states in ``workflow_states`` / ``task_states``.
+
+One class per capability for every SQL dialect; the statements are in
+:mod:`storekeeper.sql.workflows`. Each method is one statement, except
+``get_execution(include_tasks=True)`` (two) and ``create_child_states`` (the
+parent's row, then one multi-row insert per chunk, in one transaction that
+is run again when the database picks it as a deadlock victim).
+
+The database keeps the rules: foreign keys (a state's execution and parent
+must exist; deletes cascade) and the status values. Inside
+``ds.transaction()`` every write joins the caller's transaction;
+``get_state_for_update`` locks the row until it ends (SQLite: the write lock
+the transaction took when it began).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from ..._compat import rt_sync as rt
+from ...core.entities import loads, utcnow_iso
+from ...core.workflows import ProgressInfo, Status, TaskState, WorkflowExecution
+from ...errors import (
+    DatabaseConnectionError,
+    DuplicateError,
+    NotFoundError,
+    StorageError,
+    TransactionError,
+    ValidationError,
+)
+from ...sql.queue import as_utc
+from ...sql.workflows import param_name, workflow_sql
+from ..backends.base import SQLBackend
+from .base import Tasks, Workflows, Conditions, JSONFields
+
+__all__ = ["SQLTasks", "SQLWorkflows"]
+
+#: children per multi-row insert (16 parameters each, within every dialect's limit)
+INSERT_CHUNK = 500
+#: create_child_states run again after a deadlock before the error surfaces
+TXN_RETRIES = 10
+
+
+def _text(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray | memoryview):
+        value = bytes(value).decode()
+    return loads(value)
+
+
+def execution_from_row(row: tuple[Any, ...]) -> WorkflowExecution:
+    """The execution of a row selected with ``wf_columns``."""
+    return WorkflowExecution.model_construct(
+        exec_id=row[0],
+        workflow_id=row[1],
+        status=Status(row[2]),
+        input=_text(row[3]),
+        output=_text(row[4]),
+        error=_text(row[5]),
+        created_at=as_utc(row[6]),
+        updated_at=as_utc(row[7]),
+        tasks=None,
+    )
+
+
+def state_from_row(row: tuple[Any, ...]) -> TaskState:
+    """The state of a row selected with ``task_columns`` (and the depth after them, if any)."""
+    return TaskState.model_construct(
+        task_exec_id=row[0],
+        task_id=row[1],
+        workflow_exec_id=row[2],
+        workflow_id=row[3],
+        status=Status(row[4]),
+        execution_type=row[5],
+        parent_state_id=row[6],
+        agent_id=row[7],
+        tool_id=row[8],
+        action_id=row[9],
+        input=_text(row[10]),
+        output=_text(row[11]),
+        error=_text(row[12]),
+        created_at=as_utc(row[13]),
+        updated_at=as_utc(row[14]),
+        depth=int(row[15]) if len(row) > 15 else None,
+    )
+
+
+def _is_foreign_key(exc: StorageError) -> bool:
+    return not isinstance(exc, DuplicateError | DatabaseConnectionError) and (
+        "foreign key" in str(exc).lower()
+    )
+
+
+class _SQLBase:
+    def __init__(self, backend: SQLBackend) -> None:
+        self.backend = backend
+        d = backend.dialect
+        self.sql = workflow_sql(d.name)
+        #: the client supplies the clock (``:ts``) and timestamps are ISO text
+        self._clock = d.client_clock
+
+    def _p(self, **params: Any) -> dict[str, Any]:
+        if self._clock:
+            params["ts"] = utcnow_iso()
+        return params
+
+    def _time(self, value: _dt.datetime) -> Any:
+        """A UTC time as a parameter compared with a timestamp column."""
+        value = value.astimezone(_dt.UTC)
+        return value.isoformat(timespec="microseconds") if self._clock else value
+
+    def _conditions(self, conds: Conditions, params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        shape = []
+        for column, op, value in conds:
+            shape.append((column, op))
+            if isinstance(value, _dt.datetime):
+                value = self._time(value)
+            elif isinstance(value, Status):
+                value = value.value
+            params[param_name(column, op)] = value
+        return tuple(shape)
+
+    def _states(self, sql: str, params: dict[str, Any]) -> list[TaskState]:
+        return [state_from_row(r) for r in self.backend.fetchall(sql, params)]
+
+
+def _state_params(st: TaskState, js: JSONFields, suffix: str = "") -> dict[str, Any]:
+    return {
+        f"task_exec_id{suffix}": st.task_exec_id,
+        f"task_id{suffix}": st.task_id,
+        f"workflow_exec_id{suffix}": st.workflow_exec_id,
+        f"workflow_id{suffix}": st.workflow_id,
+        f"status{suffix}": st.status.value,
+        f"execution_type{suffix}": st.execution_type,
+        f"parent_state_id{suffix}": st.parent_state_id,
+        f"agent_id{suffix}": st.agent_id,
+        f"tool_id{suffix}": st.tool_id,
+        f"action_id{suffix}": st.action_id,
+        f"input{suffix}": js[0],
+        f"output{suffix}": js[1],
+        f"error{suffix}": js[2],
+    }
+
+
+class SQLWorkflows(_SQLBase, Workflows):
+    """``ds.workflows`` on a SQL store (see the module docstring)."""
+
+    def __init__(self, backend: SQLBackend) -> None:
+        super().__init__(backend)
+        self.name = backend.name
+
+    def _upsert_execution(self, ex: WorkflowExecution, js: JSONFields) -> None:
+        self.backend.execute(
+            self.sql.upsert_execution,
+            self._p(
+                exec_id=ex.exec_id, workflow_id=ex.workflow_id, status=ex.status.value,
+                input=js[0], output=js[1], error=js[2],
+            ),
+        )
+
+    def _get_execution(self, exec_id: str) -> WorkflowExecution | None:
+        row = self.backend.fetchone(self.sql.get_execution, {"exec_id": exec_id})
+        return execution_from_row(row) if row is not None else None
+
+    def _get_with_tasks(self, exec_id: str) -> WorkflowExecution | None:
+        ex = self._get_execution(exec_id)
+        if ex is None:
+            return None
+        states = self._states(self.sql.list_tasks_in_workflow, {"wf": exec_id})
+        ex.tasks = {s.task_id: s for s in states}
+        return ex
+
+    def _list_executions(
+        self, conds: Conditions, key: tuple[Any, ...] | None, descending: bool, limit: int
+    ) -> list[WorkflowExecution]:
+        params: dict[str, Any] = {"limit": limit}
+        shape = self._conditions(conds, params)
+        if key is not None:
+            try:
+                at = _dt.datetime.fromisoformat(key[0])
+            except ValueError:
+                raise ValidationError("invalid cursor: malformed sort key") from None
+            params["k_created_at"] = self._time(at)
+            params["k_exec_id"] = key[1]
+        sql = self.sql.list_executions(shape, key is not None, descending)
+        return [execution_from_row(r) for r in self.backend.fetchall(sql, params)]
+
+    def _delete_execution(self, exec_id: str) -> bool:
+        return self.backend.execute(self.sql.delete_execution, {"exec_id": exec_id}) > 0
+
+
+class SQLTasks(_SQLBase, Tasks):
+    """``ds.tasks`` on a SQL store (see the module docstring)."""
+
+    def __init__(self, backend: SQLBackend) -> None:
+        super().__init__(backend)
+        self.name = backend.name
+
+    def _upsert_state(self, st: TaskState, js: JSONFields) -> None:
+        try:
+            self.backend.execute(self.sql.upsert_state, self._p(**_state_params(st, js)))
+        except StorageError as exc:
+            if not _is_foreign_key(exc):
+                raise
+            raise self._missing_reference(st) from None
+
+    def _missing_reference(self, st: TaskState) -> NotFoundError:
+        """The error for a state whose execution or parent does not exist."""
+        b = self.backend
+        what = f"workflow execution {st.workflow_exec_id!r}"
+        if st.parent_state_id is not None:
+            what += f" or parent state {st.parent_state_id!r}"
+            if not b.in_transaction:
+                # outside a transaction the database can say which one is missing
+                row = b.fetchone(self.sql.parent_of_children, {"id": st.parent_state_id})
+                what = (
+                    f"parent state {st.parent_state_id!r}" if row is None
+                    else f"workflow execution {st.workflow_exec_id!r}"
+                )
+        return NotFoundError(
+            f"task state {st.task_exec_id!r}: {what} does not exist; nothing was written",
+            backend=b.name,
+        )
+
+    def _get_state(self, task_exec_id: str) -> TaskState | None:
+        row = self.backend.fetchone(self.sql.get_state, {"id": task_exec_id})
+        return state_from_row(row) if row is not None else None
+
+    def _get_state_for_update(self, task_exec_id: str) -> TaskState:
+        b = self.backend
+        if not b.in_transaction:
+            raise TransactionError(
+                "get_state_for_update locks the state until the transaction ends: "
+                "call it inside ds.transaction()",
+                backend=b.name,
+            )
+        row = b.fetchone(self.sql.get_state_for_update, {"id": task_exec_id})
+        if row is None:
+            raise NotFoundError(f"task state {task_exec_id!r} does not exist", backend=b.name)
+        return state_from_row(row)
+
+    def _list_states(self, conds: Conditions, limit: int | None) -> list[TaskState]:
+        params: dict[str, Any] = {}
+        shape = self._conditions(conds, params)
+        if limit is not None:
+            params["limit"] = limit
+        return self._states(self.sql.list_states(shape, limit is not None), params)
+
+    def _by_workflow(self, workflow_exec_id: str) -> list[TaskState]:
+        return self._states(self.sql.list_tasks_in_workflow, {"wf": workflow_exec_id})
+
+    def _by_status(self, workflow_exec_id: str, status: Status) -> list[TaskState]:
+        return self._states(
+            self.sql.list_tasks_by_status, {"wf": workflow_exec_id, "status": status.value}
+        )
+
+    def _by_column(self, column: str, workflow_exec_id: str, value: str) -> list[TaskState]:
+        if column == "agent_id":
+            return self._states(self.sql.list_tasks_by_agent, {"wf": workflow_exec_id, "agent": value})
+        return self._states(self.sql.list_tasks_by_tool, {"wf": workflow_exec_id, "tool": value})
+
+    def _children(self, parent: str) -> list[TaskState]:
+        return self._states(self.sql.list_children, {"parent": parent})
+
+    def _children_outputs(self, parent: str) -> dict[str, Any]:
+        rows = self.backend.fetchall(self.sql.list_children_outputs, {"parent": parent})
+        return {r[0]: _text(r[1]) for r in rows}
+
+    def _child(self, parent: str, task_id: str) -> TaskState | None:
+        row = self.backend.fetchone(
+            self.sql.get_child_by_task_id, {"parent": parent, "task_id": task_id}
+        )
+        return state_from_row(row) if row is not None else None
+
+    def _tree(self, root: str, max_depth: int) -> list[TaskState]:
+        return self._states(self.sql.task_tree, {"root": root, "max_depth": max_depth})
+
+    def _progress(self, parent: str) -> ProgressInfo:
+        rows = self.backend.fetchall(self.sql.progress, {"parent": parent})
+        return ProgressInfo.from_counts((r[0], r[1]) for r in rows)
+
+    def _create_children(self, parent: str, rows: list[tuple[TaskState, JSONFields]]) -> None:
+        b = self.backend
+        attempt = 0
+        while True:
+            try:
+                with b.transaction():
+                    self._insert_children(parent, rows)
+                return
+            except TransactionError:
+                # a deadlock victim (InnoDB, PostgreSQL): nothing of it was kept; inside
+                # a caller's transaction the whole transaction is gone, theirs to retry
+                if b.in_transaction or attempt >= TXN_RETRIES:
+                    raise
+                attempt += 1
+                rt.sleep(min(0.05, 0.001 * 2**attempt))
+
+    def _insert_children(self, parent: str, rows: list[tuple[TaskState, JSONFields]]) -> None:
+        b = self.backend
+        row = b.fetchone(self.sql.parent_of_children, {"id": parent})
+        if row is None:
+            raise NotFoundError(
+                f"parent state {parent!r} does not exist; no child was written", backend=b.name
+            )
+        for st, _ in rows:
+            if st.workflow_exec_id != row[0]:
+                raise ValidationError(
+                    f"child {st.task_exec_id!r} belongs to workflow execution "
+                    f"{st.workflow_exec_id!r}, its parent to {row[0]!r}; no child was written"
+                )
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            params = self._p()
+            for i, (st, js) in enumerate(chunk):
+                params.update(_state_params(st, js, str(i)))
+            try:
+                b.execute(self.sql.insert_states(len(chunk)), params)
+            except DuplicateError as exc:
+                raise DuplicateError(
+                    f"a child state exists already; no child was written ({exc})", backend=b.name
+                ) from None
