@@ -373,7 +373,8 @@ def check_filter(model: type[_Filter], value: object) -> Any:
     if value is None:
         return model()
     if isinstance(value, model):
-        return value
+        # validated again: a filter built with model_construct skipped the checks
+        value = {k: v for k, v in value if v is not None}
     if isinstance(value, Mapping):
         try:
             return model.model_validate(dict(value))
