@@ -18,7 +18,14 @@ from typing import Any
 import pytest
 from conftest import StoreHandle
 
-from storekeeper import AsyncDataStore, DataStore, Status, TaskState, TransactionError, WorkflowExecution
+from storekeeper import (
+    AsyncDataStore,
+    DataStore,
+    Status,
+    TaskState,
+    TransactionError,
+    WorkflowExecution,
+)
 
 CTX = mp.get_context("fork")
 WORKERS = 4
