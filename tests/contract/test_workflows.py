@@ -566,6 +566,16 @@ def test_bad_input_is_refused_and_nothing_is_written(wf: WF) -> None:
             W.delete_execution(evil)
     with pytest.raises(ValidationError):
         T.upsert_state("not a state")  # type: ignore[arg-type]
+    # records built without validation are checked all the same
+    for fields in ({"task_id": INJECTIONS[0]}, {"agent_id": "a b"}, {"status": "done"},
+                   {"parent_state_id": "same-id", "task_exec_id": "same-id"}):
+        raw = {"task_exec_id": "ok-id", "task_id": "t", "workflow_exec_id": ex.exec_id,
+               "workflow_id": ex.workflow_id, "status": Status.PENDING, "execution_type": "basic",
+               "parent_state_id": None, "agent_id": None, "tool_id": None, "action_id": None, **fields}
+        with pytest.raises(ValidationError):
+            T.upsert_state(TaskState.model_construct(**raw))
+    with pytest.raises(ValidationError):
+        W.upsert_execution(WorkflowExecution.model_construct(exec_id="a'b", workflow_id="w", status=Status.PENDING))
     with pytest.raises(ValidationError):
         W.list_executions(order="sideways")  # type: ignore[arg-type]
     # nothing was written

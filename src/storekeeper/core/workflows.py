@@ -40,6 +40,9 @@ __all__ = [
     "check_ident",
     "check_status",
     "check_strategy",
+    "trusted_execution",
+    "trusted_state",
+    "STATUS_OF",
     "encode_json",
     "new_state",
     "new_execution",
@@ -253,11 +256,48 @@ class WorkflowExecution(_Record):
         return check_status(v)
 
 
+_new = object.__new__
+_set = object.__setattr__
+#: every field is set on a record read back; one set shared by all of them (pydantic
+#: only ever adds an assigned field's name, which is in it already)
+_STATE_FIELDS = set(TaskState.model_fields)
+_EXECUTION_FIELDS = set(WorkflowExecution.model_fields)
+
+
+def trusted_state(values: dict[str, Any]) -> TaskState:
+    """A :class:`TaskState` of *values* read back from a store (every field, already valid).
+
+    Skips validation: what the store wrote was validated on the way in, and a
+    tree of a thousand states would spend most of its time re-checking it.
+    """
+    st: TaskState = _new(TaskState)
+    _set(st, "__dict__", values)
+    _set(st, "__pydantic_fields_set__", _STATE_FIELDS)
+    _set(st, "__pydantic_extra__", None)
+    _set(st, "__pydantic_private__", None)
+    return st
+
+
+def trusted_execution(values: dict[str, Any]) -> WorkflowExecution:
+    """A :class:`WorkflowExecution` of *values* read back from a store (see :func:`trusted_state`)."""
+    ex: WorkflowExecution = _new(WorkflowExecution)
+    _set(ex, "__dict__", values)
+    _set(ex, "__pydantic_fields_set__", _EXECUTION_FIELDS)
+    _set(ex, "__pydantic_extra__", None)
+    _set(ex, "__pydantic_private__", None)
+    return ex
+
+
+#: a stored status text -> its member (faster than calling the enum)
+STATUS_OF: dict[str, Status] = {s.value: s for s in Status}
+
+
 def _coerce(model: type[BaseModel], value: object, what: str) -> Any:
     """*value* (a record or a mapping) validated as *model*, or :class:`ValidationError`."""
     try:
         if isinstance(value, model):
-            return model.model_validate(value.model_dump())
+            # its fields as they are (a model_construct'ed record may hold anything)
+            return model.model_validate({k: getattr(value, k, None) for k in type(value).model_fields})
         if isinstance(value, Mapping):
             return model.model_validate(dict(value))
     except pydantic.ValidationError as exc:
@@ -274,7 +314,13 @@ def _first_error(exc: pydantic.ValidationError) -> str:
 
 def new_execution(value: object) -> tuple[WorkflowExecution, tuple[str | None, ...]]:
     """The execution to write and its JSON fields ``(input, output, error)`` encoded."""
-    ex: WorkflowExecution = _coerce(WorkflowExecution, value, "workflow execution")
+    if type(value) is WorkflowExecution and type(value.status) is Status:
+        # validated when built and on every assignment: check what model_construct skips
+        ex = value
+        check_ident(ex.exec_id, "exec_id")
+        check_ident(ex.workflow_id, "workflow_id")
+    else:
+        ex = _coerce(WorkflowExecution, value, "workflow execution")
     return ex, (
         encode_json(ex.input, "input"),
         encode_json(ex.output, "output"),
@@ -284,9 +330,17 @@ def new_execution(value: object) -> tuple[WorkflowExecution, tuple[str | None, .
 
 def new_state(value: object) -> tuple[TaskState, tuple[str | None, ...]]:
     """The task state to write and its JSON fields ``(input, output, error)`` encoded."""
-    st: TaskState = _coerce(TaskState, value, "task state")
-    if st.depth is not None:
-        st = st.model_copy(update={"depth": None})
+    if type(value) is TaskState and type(value.status) is Status:
+        # validated when built and on every assignment: check what model_construct skips
+        st = value
+        for name in ("task_exec_id", "task_id", "workflow_exec_id", "workflow_id", "execution_type"):
+            check_ident(getattr(st, name), name)
+        for name in ("parent_state_id", "agent_id", "tool_id", "action_id"):
+            _opt_ident(getattr(st, name), name)
+        if st.parent_state_id is not None and st.parent_state_id == st.task_exec_id:
+            raise ValidationError(f"task state {st.task_exec_id!r} cannot be its own parent")
+    else:
+        st = _coerce(TaskState, value, "task state")
     return st, (
         encode_json(st.input, "input"),
         encode_json(st.output, "output"),

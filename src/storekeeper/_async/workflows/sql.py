@@ -20,7 +20,15 @@ from typing import Any
 
 from ..._compat import rt_async as rt
 from ...core.entities import loads, utcnow_iso
-from ...core.workflows import ProgressInfo, Status, TaskState, WorkflowExecution
+from ...core.workflows import (
+    STATUS_OF,
+    ProgressInfo,
+    Status,
+    TaskState,
+    WorkflowExecution,
+    trusted_execution,
+    trusted_state,
+)
 from ...errors import (
     DatabaseConnectionError,
     DuplicateError,
@@ -41,49 +49,66 @@ INSERT_CHUNK = 500
 #: create_child_states run again after a deadlock before the error surfaces
 TXN_RETRIES = 10
 
+_UTC = _dt.UTC
+_fromiso = _dt.datetime.fromisoformat
+
 
 def _text(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, bytes | bytearray | memoryview):
-        value = bytes(value).decode()
-    return loads(value)
+    """A JSON column read back as text (SQL NULL: None)."""
+    return loads(value) if value is not None else None
+
+
+def _ts(value: Any) -> _dt.datetime | None:
+    """A timestamp read back: ISO text (SQLite), an aware (PostgreSQL) or naive UTC (MySQL) datetime."""
+    if value.__class__ is str:
+        value = _fromiso(value)
+    if value.__class__ is _dt.datetime:
+        tz = value.tzinfo
+        if tz is _UTC:
+            return value  # type: ignore[no-any-return]
+        if tz is None:
+            return value.replace(tzinfo=_UTC)  # type: ignore[no-any-return]
+    return as_utc(value)
 
 
 def execution_from_row(row: tuple[Any, ...]) -> WorkflowExecution:
     """The execution of a row selected with ``wf_columns``."""
-    return WorkflowExecution.model_construct(
-        exec_id=row[0],
-        workflow_id=row[1],
-        status=Status(row[2]),
-        input=_text(row[3]),
-        output=_text(row[4]),
-        error=_text(row[5]),
-        created_at=as_utc(row[6]),
-        updated_at=as_utc(row[7]),
-        tasks=None,
+    return trusted_execution(
+        {
+            "exec_id": row[0],
+            "workflow_id": row[1],
+            "status": STATUS_OF[row[2]],
+            "input": _text(row[3]),
+            "output": _text(row[4]),
+            "error": _text(row[5]),
+            "created_at": _ts(row[6]),
+            "updated_at": _ts(row[7]),
+            "tasks": None,
+        }
     )
 
 
 def state_from_row(row: tuple[Any, ...]) -> TaskState:
     """The state of a row selected with ``task_columns`` (and the depth after them, if any)."""
-    return TaskState.model_construct(
-        task_exec_id=row[0],
-        task_id=row[1],
-        workflow_exec_id=row[2],
-        workflow_id=row[3],
-        status=Status(row[4]),
-        execution_type=row[5],
-        parent_state_id=row[6],
-        agent_id=row[7],
-        tool_id=row[8],
-        action_id=row[9],
-        input=_text(row[10]),
-        output=_text(row[11]),
-        error=_text(row[12]),
-        created_at=as_utc(row[13]),
-        updated_at=as_utc(row[14]),
-        depth=int(row[15]) if len(row) > 15 else None,
+    return trusted_state(
+        {
+            "task_exec_id": row[0],
+            "task_id": row[1],
+            "workflow_exec_id": row[2],
+            "workflow_id": row[3],
+            "status": STATUS_OF[row[4]],
+            "execution_type": row[5],
+            "parent_state_id": row[6],
+            "agent_id": row[7],
+            "tool_id": row[8],
+            "action_id": row[9],
+            "input": _text(row[10]),
+            "output": _text(row[11]),
+            "error": _text(row[12]),
+            "created_at": _ts(row[13]),
+            "updated_at": _ts(row[14]),
+            "depth": row[15] if len(row) > 15 else None,
+        }
     )
 
 
