@@ -569,7 +569,7 @@ def test_bad_input_is_refused_and_nothing_is_written(wf: WF) -> None:
     # records built without validation are checked all the same
     for fields in ({"task_id": INJECTIONS[0]}, {"agent_id": "a b"}, {"status": "done"},
                    {"parent_state_id": "same-id", "task_exec_id": "same-id"}):
-        raw = {"task_exec_id": "ok-id", "task_id": "t", "workflow_exec_id": ex.exec_id,
+        raw: dict[str, Any] = {"task_exec_id": "ok-id", "task_id": "t", "workflow_exec_id": ex.exec_id,
                "workflow_id": ex.workflow_id, "status": Status.PENDING, "execution_type": "basic",
                "parent_state_id": None, "agent_id": None, "tool_id": None, "action_id": None, **fields}
         with pytest.raises(ValidationError):
