@@ -53,6 +53,9 @@ TXN_RETRIES = 10
 
 _UTC = _dt.UTC
 _fromiso = _dt.datetime.fromisoformat
+#: zoneinfo keys that are UTC at every instant, and the tzinfo objects seen with one
+_UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"})
+_UTC_ZONES: set[_dt.tzinfo] = set()
 
 
 def _text(value: Any) -> Any:
@@ -61,14 +64,21 @@ def _text(value: Any) -> Any:
 
 
 def _ts(value: Any) -> _dt.datetime | None:
-    """A timestamp read back: ISO text (SQLite), an aware (PostgreSQL) or naive UTC (MySQL) datetime."""
+    """A timestamp read back: ISO text (SQLite), an aware (PostgreSQL) or naive UTC (MySQL) datetime.
+
+    Thousands of them come back with a tree: the common shapes skip ``astimezone``.
+    """
     if value.__class__ is str:
         value = _fromiso(value)
     if value.__class__ is _dt.datetime:
         tz = value.tzinfo
         if tz is _UTC:
             return value  # type: ignore[no-any-return]
-        if tz is None:
+        if tz is None or tz in _UTC_ZONES:
+            return value.replace(tzinfo=_UTC)  # type: ignore[no-any-return]
+        if getattr(tz, "key", None) in _UTC_KEYS:
+            # a session in time zone UTC (PostgreSQL answers with zoneinfo's Etc/UTC)
+            _UTC_ZONES.add(tz)
             return value.replace(tzinfo=_UTC)  # type: ignore[no-any-return]
     return as_utc(value)
 
