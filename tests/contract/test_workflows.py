@@ -17,6 +17,7 @@ import pytest
 from conftest import JSON_SAMPLES, StoreHandle
 
 from storekeeper import (
+    DataStore,
     DuplicateError,
     ExecutionFilter,
     NotFoundError,
@@ -28,6 +29,7 @@ from storekeeper import (
     Strategy,
     TaskState,
     TransactionError,
+    UnsupportedOperation,
     ValidationError,
     WorkflowExecution,
 )
@@ -621,3 +623,15 @@ def test_no_n_plus_one(sql_wf: WF) -> None:
         assert len(sent) == 3
     finally:
         backend.statement_hook = None
+
+
+def test_a_backend_without_workflows_says_so() -> None:
+    ds = DataStore("redis://127.0.0.1:1/0")  # nothing connects
+    try:
+        with pytest.raises(UnsupportedOperation, match="redis does not offer workflows") as info:
+            ds.workflows  # noqa: B018 - the property is the call under test
+        assert info.value.capability == "workflows"
+        with pytest.raises(UnsupportedOperation, match="tasks"):
+            ds.tasks  # noqa: B018
+    finally:
+        ds.close()
