@@ -209,6 +209,19 @@ def test_delete_execution_takes_its_tasks_along(wf: WF) -> None:
     assert wf.T.get_state(kept.task_exec_id) is not None
 
 
+def test_delete_execution_with_a_deep_chain(wf: WF) -> None:
+    """40 levels: deeper than InnoDB's 15 levels of cascades."""
+    ex = wf.execution()
+    parent: TaskState | None = None
+    chain = []
+    for i in range(40):
+        parent = wf.state(ex, f"level-{i}", parent_state_id=parent.task_exec_id if parent else None)
+        chain.append(parent.task_exec_id)
+    assert [s.depth for s in wf.T.get_task_tree(chain[0])] == list(range(40))
+    assert wf.W.delete_execution(ex.exec_id) is True
+    assert all(wf.T.get_state(t) is None for t in chain)
+
+
 # --- task states --------------------------------------------------------------------------
 
 

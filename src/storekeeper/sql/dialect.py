@@ -100,6 +100,9 @@ class Dialect(ABC):
     client_clock: ClassVar[bool] = False
     #: message ids are a UUID column (other text can never match)
     uuid_message_ids: ClassVar[bool] = False
+    #: foreign-key cascades stop a few levels deep (InnoDB: 15), so a deep chain of
+    #: rows is detached before the delete that would cascade through it
+    shallow_cascades: ClassVar[bool] = False
 
     # -- control statements --
     begin: ClassVar[str] = "BEGIN"

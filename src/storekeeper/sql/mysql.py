@@ -119,6 +119,8 @@ class MySQLDialect(Dialect):
     # client-side, so max_allowed_packet is the practical bound for very large documents
     max_params = 65535
     update_returning = False
+    #: InnoDB cascades foreign keys at most 15 levels deep
+    shallow_cascades = True
     schema_version_ddl = (
         "CREATE TABLE IF NOT EXISTS schema_version (version INT PRIMARY KEY, "
         "description TEXT NOT NULL, checksum VARCHAR(64), "

@@ -50,6 +50,7 @@ class WorkflowSQL:
     upsert_execution: str
     get_execution: str
     delete_execution: str
+    detach_tasks: str
     upsert_state: str
     get_state: str
     get_state_for_update: str
@@ -144,6 +145,7 @@ def workflow_sql(dialect: str) -> WorkflowSQL:
         upsert_execution=r("upsert_execution"),
         get_execution=r("get_execution"),
         delete_execution=r("delete_execution"),
+        detach_tasks=r("detach_tasks"),
         upsert_state=r("upsert_state"),
         get_state=r("get_state"),
         get_state_for_update=r("get_state_for_update"),

@@ -16,6 +16,7 @@ the transaction took when it began).
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Awaitable, Callable  # sync: from collections.abc import Callable
 from typing import Any
 
 from ..._compat import rt_async as rt
@@ -135,6 +136,8 @@ class _SQLBase:
         self.sql = workflow_sql(d.name)
         #: the client supplies the clock (``:ts``) and timestamps are ISO text
         self._clock = d.client_clock
+        #: cascades stop a few levels deep: detach states before deleting an execution
+        self._shallow_cascades = d.shallow_cascades
 
     def _p(self, **params: Any) -> dict[str, Any]:
         if self._clock:
@@ -156,6 +159,23 @@ class _SQLBase:
                 value = value.value
             params[param_name(column, op)] = value
         return tuple(shape)
+
+    async def _atomic(self, work: Callable[[], Awaitable[None]]) -> None:  # sync: def _atomic(self, work: Callable[[], None]) -> None:
+        """Run *work* in one transaction, again when the database made it a deadlock victim."""
+        b = self.backend
+        attempt = 0
+        while True:
+            try:
+                async with b.transaction():
+                    await work()
+                return
+            except TransactionError:
+                # a deadlock victim (InnoDB, PostgreSQL): nothing of it was kept; inside
+                # a caller's transaction the whole transaction is gone, theirs to retry
+                if b.in_transaction or attempt >= TXN_RETRIES:
+                    raise
+                attempt += 1
+                await rt.sleep(min(0.05, 0.001 * 2**attempt))
 
     async def _states(self, sql: str, params: dict[str, Any]) -> list[TaskState]:
         return [state_from_row(r) for r in await self.backend.fetchall(sql, params)]
@@ -223,7 +243,18 @@ class AsyncSQLWorkflows(_SQLBase, AsyncWorkflows):
         return [execution_from_row(r) for r in await self.backend.fetchall(sql, params)]
 
     async def _delete_execution(self, exec_id: str) -> bool:
-        return await self.backend.execute(self.sql.delete_execution, {"exec_id": exec_id}) > 0
+        b, p = self.backend, {"exec_id": exec_id}
+        if not self._shallow_cascades:
+            return await b.execute(self.sql.delete_execution, p) > 0
+        deleted = False
+
+        async def detach_and_delete() -> None:
+            nonlocal deleted
+            await b.execute(self.sql.detach_tasks, p)
+            deleted = await b.execute(self.sql.delete_execution, p) > 0
+
+        await self._atomic(detach_and_delete)
+        return deleted
 
 
 class AsyncSQLTasks(_SQLBase, AsyncTasks):
@@ -317,20 +348,10 @@ class AsyncSQLTasks(_SQLBase, AsyncTasks):
         return ProgressInfo.from_counts((r[0], r[1]) for r in rows)
 
     async def _create_children(self, parent: str, rows: list[tuple[TaskState, JSONFields]]) -> None:
-        b = self.backend
-        attempt = 0
-        while True:
-            try:
-                async with b.transaction():
-                    await self._insert_children(parent, rows)
-                return
-            except TransactionError:
-                # a deadlock victim (InnoDB, PostgreSQL): nothing of it was kept; inside
-                # a caller's transaction the whole transaction is gone, theirs to retry
-                if b.in_transaction or attempt >= TXN_RETRIES:
-                    raise
-                attempt += 1
-                await rt.sleep(min(0.05, 0.001 * 2**attempt))
+        async def insert() -> None:
+            await self._insert_children(parent, rows)
+
+        await self._atomic(insert)
 
     async def _insert_children(self, parent: str, rows: list[tuple[TaskState, JSONFields]]) -> None:
         b = self.backend

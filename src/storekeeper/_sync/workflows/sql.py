@@ -18,6 +18,7 @@ the transaction took when it began).
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from typing import Any
 
 from ..._compat import rt_sync as rt
@@ -137,6 +138,8 @@ class _SQLBase:
         self.sql = workflow_sql(d.name)
         #: the client supplies the clock (``:ts``) and timestamps are ISO text
         self._clock = d.client_clock
+        #: cascades stop a few levels deep: detach states before deleting an execution
+        self._shallow_cascades = d.shallow_cascades
 
     def _p(self, **params: Any) -> dict[str, Any]:
         if self._clock:
@@ -158,6 +161,23 @@ class _SQLBase:
                 value = value.value
             params[param_name(column, op)] = value
         return tuple(shape)
+
+    def _atomic(self, work: Callable[[], None]) -> None:
+        """Run *work* in one transaction, again when the database made it a deadlock victim."""
+        b = self.backend
+        attempt = 0
+        while True:
+            try:
+                with b.transaction():
+                    work()
+                return
+            except TransactionError:
+                # a deadlock victim (InnoDB, PostgreSQL): nothing of it was kept; inside
+                # a caller's transaction the whole transaction is gone, theirs to retry
+                if b.in_transaction or attempt >= TXN_RETRIES:
+                    raise
+                attempt += 1
+                rt.sleep(min(0.05, 0.001 * 2**attempt))
 
     def _states(self, sql: str, params: dict[str, Any]) -> list[TaskState]:
         return [state_from_row(r) for r in self.backend.fetchall(sql, params)]
@@ -225,7 +245,18 @@ class SQLWorkflows(_SQLBase, Workflows):
         return [execution_from_row(r) for r in self.backend.fetchall(sql, params)]
 
     def _delete_execution(self, exec_id: str) -> bool:
-        return self.backend.execute(self.sql.delete_execution, {"exec_id": exec_id}) > 0
+        b, p = self.backend, {"exec_id": exec_id}
+        if not self._shallow_cascades:
+            return b.execute(self.sql.delete_execution, p) > 0
+        deleted = False
+
+        def detach_and_delete() -> None:
+            nonlocal deleted
+            b.execute(self.sql.detach_tasks, p)
+            deleted = b.execute(self.sql.delete_execution, p) > 0
+
+        self._atomic(detach_and_delete)
+        return deleted
 
 
 class SQLTasks(_SQLBase, Tasks):
@@ -319,20 +350,10 @@ class SQLTasks(_SQLBase, Tasks):
         return ProgressInfo.from_counts((r[0], r[1]) for r in rows)
 
     def _create_children(self, parent: str, rows: list[tuple[TaskState, JSONFields]]) -> None:
-        b = self.backend
-        attempt = 0
-        while True:
-            try:
-                with b.transaction():
-                    self._insert_children(parent, rows)
-                return
-            except TransactionError:
-                # a deadlock victim (InnoDB, PostgreSQL): nothing of it was kept; inside
-                # a caller's transaction the whole transaction is gone, theirs to retry
-                if b.in_transaction or attempt >= TXN_RETRIES:
-                    raise
-                attempt += 1
-                rt.sleep(min(0.05, 0.001 * 2**attempt))
+        def insert() -> None:
+            self._insert_children(parent, rows)
+
+        self._atomic(insert)
 
     def _insert_children(self, parent: str, rows: list[tuple[TaskState, JSONFields]]) -> None:
         b = self.backend

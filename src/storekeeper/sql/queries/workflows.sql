@@ -23,6 +23,14 @@ SELECT {wf_columns} FROM workflow_states WHERE exec_id = :exec_id;
 -- name: delete_execution
 DELETE FROM workflow_states WHERE exec_id = :exec_id;
 
+-- Where cascades stop a few levels deep (dialect.shallow_cascades), the
+-- execution's states are detached from their parents first, in the same
+-- transaction, so the delete cascades one level only.
+
+-- name: detach_tasks
+UPDATE task_states SET parent_state_id = NULL
+WHERE workflow_exec_id = :exec_id AND parent_state_id IS NOT NULL;
+
 -- list_executions: {*where} is filled with the filter's conditions (and the
 -- keyset condition of after=), {*order} with the direction.
 
