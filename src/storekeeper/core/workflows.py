@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from ..errors import ValidationError
 from .entities import dumps, new_id
@@ -463,22 +463,27 @@ class ProgressInfo(BaseModel):
     def count(self, status: Status | str) -> int:
         return self.status_counts.get(check_status(status), 0)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def pending_count(self) -> int:
         return self.count(Status.PENDING)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def running_count(self) -> int:
         return self.count(Status.RUNNING)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def waiting_count(self) -> int:
         return self.count(Status.WAITING)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def paused_count(self) -> int:
         return self.count(Status.PAUSED)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def success_count(self) -> int:
         return self.count(Status.SUCCESS)
@@ -486,19 +491,23 @@ class ProgressInfo(BaseModel):
     #: seed 002 calls the succeeded children "completed"
     completed_count = success_count
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def failed_count(self) -> int:
         """Children that ended without success: failed, canceled or timed out."""
         return sum(self.count(s) for s in _FAILURES)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def canceled_count(self) -> int:
         return self.count(Status.CANCELED)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def timed_out_count(self) -> int:
         return self.count(Status.TIMED_OUT)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def terminal_count(self) -> int:
         return sum(self.count(s) for s in TERMINAL)
@@ -506,16 +515,19 @@ class ProgressInfo(BaseModel):
     def _rate(self, n: int) -> float:
         return n / self.total_children if self.total_children else 0.0
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def completion_rate(self) -> float:
         """Terminal children / all children."""
         return self._rate(self.terminal_count)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def failure_rate(self) -> float:
         """Children failed, canceled or timed out / all children."""
         return self._rate(self.failed_count)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def success_rate(self) -> float:
         return self._rate(self.success_count)
