@@ -31,6 +31,7 @@ from ...core.workflows import (
     WorkflowExecution,
     trusted_execution,
     trusted_state,
+    trusted_states,
 )
 from ...errors import (
     DatabaseConnectionError,
@@ -75,12 +76,15 @@ def _ts(value: Any) -> _dt.datetime | None:
         tz = value.tzinfo
         if tz is _UTC:
             return value  # type: ignore[no-any-return]
-        if tz is None or tz in _UTC_ZONES:
+        if tz is None:
             return value.replace(tzinfo=_UTC)  # type: ignore[no-any-return]
+        if tz in _UTC_ZONES:
+            return value  # type: ignore[no-any-return]
         if getattr(tz, "key", None) in _UTC_KEYS:
-            # a session in time zone UTC (PostgreSQL answers with zoneinfo's Etc/UTC)
+            # a session in time zone UTC (PostgreSQL answers with zoneinfo's Etc/UTC):
+            # already an aware UTC time
             _UTC_ZONES.add(tz)
-            return value.replace(tzinfo=_UTC)  # type: ignore[no-any-return]
+            return value  # type: ignore[no-any-return]
     return as_utc(value)
 
 
@@ -101,28 +105,45 @@ def execution_from_row(row: tuple[Any, ...]) -> WorkflowExecution:
     )
 
 
+def _state_values(row: tuple[Any, ...]) -> dict[str, Any]:
+    """The fields of a row selected with ``task_columns`` (and the depth after them, if any)."""
+    created, updated = row[13], row[14]
+    if created.__class__ is str:
+        created, updated = _fromiso(created), _fromiso(updated)
+    tz = created.tzinfo
+    if tz is None:
+        created, updated = created.replace(tzinfo=_UTC), updated.replace(tzinfo=_UTC)
+    elif tz is not _UTC and tz not in _UTC_ZONES:
+        created, updated = _ts(created), _ts(updated)
+    i, o, e = row[10], row[11], row[12]
+    return {
+        "task_exec_id": row[0],
+        "task_id": row[1],
+        "workflow_exec_id": row[2],
+        "workflow_id": row[3],
+        "status": STATUS_OF[row[4]],
+        "execution_type": row[5],
+        "parent_state_id": row[6],
+        "agent_id": row[7],
+        "tool_id": row[8],
+        "action_id": row[9],
+        "input": loads(i) if i is not None else None,
+        "output": loads(o) if o is not None else None,
+        "error": loads(e) if e is not None else None,
+        "created_at": created,
+        "updated_at": updated,
+        "depth": row[15] if len(row) > 15 else None,
+    }
+
+
 def state_from_row(row: tuple[Any, ...]) -> TaskState:
     """The state of a row selected with ``task_columns`` (and the depth after them, if any)."""
-    return trusted_state(
-        {
-            "task_exec_id": row[0],
-            "task_id": row[1],
-            "workflow_exec_id": row[2],
-            "workflow_id": row[3],
-            "status": STATUS_OF[row[4]],
-            "execution_type": row[5],
-            "parent_state_id": row[6],
-            "agent_id": row[7],
-            "tool_id": row[8],
-            "action_id": row[9],
-            "input": _text(row[10]),
-            "output": _text(row[11]),
-            "error": _text(row[12]),
-            "created_at": _ts(row[13]),
-            "updated_at": _ts(row[14]),
-            "depth": row[15] if len(row) > 15 else None,
-        }
-    )
+    return trusted_state(_state_values(row))
+
+
+def states_from_rows(rows: list[tuple[Any, ...]]) -> list[TaskState]:
+    """:func:`state_from_row` of every row."""
+    return trusted_states(map(_state_values, rows))
 
 
 def _is_foreign_key(exc: StorageError) -> bool:
@@ -180,7 +201,7 @@ class _SQLBase:
                 rt.sleep(min(0.05, 0.001 * 2**attempt))
 
     def _states(self, sql: str, params: dict[str, Any]) -> list[TaskState]:
-        return [state_from_row(r) for r in self.backend.fetchall(sql, params)]
+        return states_from_rows(self.backend.fetchall(sql, params))
 
 
 def _state_params(st: TaskState, js: JSONFields, suffix: str = "") -> dict[str, Any]:
@@ -226,7 +247,8 @@ class SQLWorkflows(_SQLBase, Workflows):
         if ex is None:
             return None
         states = self._states(self.sql.list_tasks_in_workflow, {"wf": exec_id})
-        ex.tasks = {s.task_id: s for s in states}
+        # records read back are valid: skip validate_assignment's pass over every state
+        ex.__dict__["tasks"] = {s.task_id: s for s in states}
         return ex
 
     def _list_executions(
