@@ -18,6 +18,16 @@ from ._sync.repository.base import Repository
 from ._sync.store import DataStore
 from .config import BackendType, DatabaseConfig, load_environment_config, redact
 from .core.capabilities import Capability, offers
+from .core.components import (
+    Checkpoint,
+    ComponentState,
+    HealthStatus,
+    HealthSummary,
+    MetricBucket,
+    MetricPoint,
+    PortMetrics,
+    SinkRecord,
+)
 from .core.entities import Entity, new_id
 from .core.filters import OPERATORS, QueryFilter, SortOrder
 from .core.paging import Page, PaginatedResult, Pagination
@@ -51,6 +61,8 @@ __all__ = [
     "AsyncStorageFactory",
     "BackendType",
     "Capability",
+    "Checkpoint",
+    "ComponentState",
     "ConfigError",
     "ConflictError",
     "DataStore",
@@ -59,17 +71,23 @@ __all__ = [
     "DatabaseConnectionError",
     "DuplicateError",
     "Entity",
+    "HealthStatus",
+    "HealthSummary",
     "LeaseError",
     "Message",
+    "MetricBucket",
+    "MetricPoint",
     "NotFoundError",
     "Page",
     "PaginatedResult",
     "Pagination",
+    "PortMetrics",
     "QueueStats",
     "QueryFilter",
     "Repository",
     "SchemaValidationError",
     "SerializationError",
+    "SinkRecord",
     "SortOrder",
     "StorageBackend",
     "StorageError",

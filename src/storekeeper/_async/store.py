@@ -13,9 +13,14 @@ from ..core.capabilities import Capability, implementation, offers, unsupported
 from ..core.entities import EntityCodec
 from ..errors import ConfigError, StorageError
 from .cache.base import AsyncCache
+from .checkpoints.base import AsyncCheckpoints
+from .health.base import AsyncHealth
+from .metrics.base import AsyncMetrics
 from .queue.base import AsyncQueue
 from .registry import AsyncBackend, AsyncTransactional, capability_class, make_backend
 from .repository.base import AsyncRepository, check_collection, check_fields
+from .sinks.base import AsyncSinks
+from .states.base import AsyncStates
 
 __all__ = ["DEFAULT_URL", "AsyncDataStore"]
 
@@ -74,6 +79,11 @@ class AsyncDataStore:
             Capability.TRANSACTIONS: self.config,
             Capability.QUEUE: self.queue_config,
             Capability.CACHE: self.cache_config,
+            Capability.STATES: self.config,
+            Capability.CHECKPOINTS: self.config,
+            Capability.METRICS: self.config,
+            Capability.HEALTH: self.config,
+            Capability.SINKS: self.config,
         }
         try:
             wanted = {Capability(c) for c in require}
@@ -93,6 +103,8 @@ class AsyncDataStore:
         self._repos: dict[tuple[Any, ...], AsyncRepository[Any]] = {}
         self._queue: AsyncQueue | None = None
         self._cache: AsyncCache | None = None
+        #: states, checkpoints, metrics, health, sinks: built on first use
+        self._components: dict[Capability, Any] = {}
         self._closed = False
 
     @classmethod
@@ -205,6 +217,38 @@ class AsyncDataStore:
             b = self._backend_for(Capability.CACHE)
             c = self._cache = capability_class(Capability.CACHE, b)(b)
         return c
+
+    def _component(self, capability: Capability) -> Any:
+        c = self._components.get(capability)
+        if c is None:
+            b = self._backend_for(capability)
+            c = self._components[capability] = capability_class(capability, b)(b)
+        return c
+
+    @property
+    def states(self) -> AsyncStates:
+        """Versioned component state (SPEC §4): ``save``, ``load``, ``history``, ``delete``."""
+        return cast(AsyncStates, self._component(Capability.STATES))
+
+    @property
+    def checkpoints(self) -> AsyncCheckpoints:
+        """Versioned, expiring checkpoints (SPEC §4): ``save``, ``latest``, ``list``, ``prune`` …"""
+        return cast(AsyncCheckpoints, self._component(Capability.CHECKPOINTS))
+
+    @property
+    def metrics(self) -> AsyncMetrics:
+        """Component and port metrics (SPEC §4): ``record``, ``query``, ``aggregate`` …"""
+        return cast(AsyncMetrics, self._component(Capability.METRICS))
+
+    @property
+    def health(self) -> AsyncHealth:
+        """Heartbeats and health status (SPEC §4): ``heartbeat``, ``get``, ``all``, ``summary``."""
+        return cast(AsyncHealth, self._component(Capability.HEALTH))
+
+    @property
+    def sinks(self) -> AsyncSinks:
+        """Queryable sink output (SPEC §4): ``write``, ``read``, ``count``, ``delete``."""
+        return cast(AsyncSinks, self._component(Capability.SINKS))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

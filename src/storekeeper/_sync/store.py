@@ -15,9 +15,14 @@ from ..core.capabilities import Capability, implementation, offers, unsupported
 from ..core.entities import EntityCodec
 from ..errors import ConfigError, StorageError
 from .cache.base import Cache
+from .checkpoints.base import Checkpoints
+from .health.base import Health
+from .metrics.base import Metrics
 from .queue.base import Queue
 from .registry import Backend, Transactional, capability_class, make_backend
 from .repository.base import Repository, check_collection, check_fields
+from .sinks.base import Sinks
+from .states.base import States
 
 __all__ = ["DEFAULT_URL", "DataStore"]
 
@@ -76,6 +81,11 @@ class DataStore:
             Capability.TRANSACTIONS: self.config,
             Capability.QUEUE: self.queue_config,
             Capability.CACHE: self.cache_config,
+            Capability.STATES: self.config,
+            Capability.CHECKPOINTS: self.config,
+            Capability.METRICS: self.config,
+            Capability.HEALTH: self.config,
+            Capability.SINKS: self.config,
         }
         try:
             wanted = {Capability(c) for c in require}
@@ -95,6 +105,8 @@ class DataStore:
         self._repos: dict[tuple[Any, ...], Repository[Any]] = {}
         self._queue: Queue | None = None
         self._cache: Cache | None = None
+        #: states, checkpoints, metrics, health, sinks: built on first use
+        self._components: dict[Capability, Any] = {}
         self._closed = False
 
     @classmethod
@@ -207,6 +219,38 @@ class DataStore:
             b = self._backend_for(Capability.CACHE)
             c = self._cache = capability_class(Capability.CACHE, b)(b)
         return c
+
+    def _component(self, capability: Capability) -> Any:
+        c = self._components.get(capability)
+        if c is None:
+            b = self._backend_for(capability)
+            c = self._components[capability] = capability_class(capability, b)(b)
+        return c
+
+    @property
+    def states(self) -> States:
+        """Versioned component state (SPEC §4): ``save``, ``load``, ``history``, ``delete``."""
+        return cast(States, self._component(Capability.STATES))
+
+    @property
+    def checkpoints(self) -> Checkpoints:
+        """Versioned, expiring checkpoints (SPEC §4): ``save``, ``latest``, ``list``, ``prune`` …"""
+        return cast(Checkpoints, self._component(Capability.CHECKPOINTS))
+
+    @property
+    def metrics(self) -> Metrics:
+        """Component and port metrics (SPEC §4): ``record``, ``query``, ``aggregate`` …"""
+        return cast(Metrics, self._component(Capability.METRICS))
+
+    @property
+    def health(self) -> Health:
+        """Heartbeats and health status (SPEC §4): ``heartbeat``, ``get``, ``all``, ``summary``."""
+        return cast(Health, self._component(Capability.HEALTH))
+
+    @property
+    def sinks(self) -> Sinks:
+        """Queryable sink output (SPEC §4): ``write``, ``read``, ``count``, ``delete``."""
+        return cast(Sinks, self._component(Capability.SINKS))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

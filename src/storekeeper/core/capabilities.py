@@ -40,6 +40,11 @@ class Capability(StrEnum):
     TRANSACTIONS = "transactions"
     QUEUE = "queue"
     CACHE = "cache"
+    STATES = "states"
+    CHECKPOINTS = "checkpoints"
+    METRICS = "metrics"
+    HEALTH = "health"
+    SINKS = "sinks"
 
     @property
     def label(self) -> str:
@@ -90,6 +95,26 @@ REGISTRY: dict[Capability, dict[str, str]] = {
         "memory": "cache.memory:MemoryCache",
         "sql": "cache.sql:SQLCache",
         "redis": "cache.redis:RedisCache",
+    },
+    Capability.STATES: {
+        "memory": "states.memory:MemoryStates",
+        "sql": "states.sql:SQLStates",
+    },
+    Capability.CHECKPOINTS: {
+        "memory": "checkpoints.memory:MemoryCheckpoints",
+        "sql": "checkpoints.sql:SQLCheckpoints",
+    },
+    Capability.METRICS: {
+        "memory": "metrics.memory:MemoryMetrics",
+        "sql": "metrics.sql:SQLMetrics",
+    },
+    Capability.HEALTH: {
+        "memory": "health.memory:MemoryHealth",
+        "sql": "health.sql:SQLHealth",
+    },
+    Capability.SINKS: {
+        "memory": "sinks.memory:MemorySinks",
+        "sql": "sinks.sql:SQLSinks",
     },
 }
 

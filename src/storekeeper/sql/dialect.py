@@ -233,6 +233,15 @@ class Dialect(ABC):
     def tok_secs_until(self, expr: str) -> str:
         """Seconds from now until the time *expr* (negative when past)."""
 
+    @abstractmethod
+    def tok_epoch_bucket(self, column: str, param: str) -> str:
+        """The start of the UTC bucket of timestamp *column*, in unix seconds, buckets
+        of parameter *param* seconds counted from the epoch (the same on every database)."""
+
+    def ts_param(self, value: Any) -> Any:
+        """An aware UTC datetime as the driver binds it into the seed's timestamp columns."""
+        return value
+
     def tok_seq(self) -> str:
         """The push-order column of ``port_messages``."""
         return "seq"
