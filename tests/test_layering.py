@@ -65,14 +65,15 @@ def test_the_store_picks_classes_from_the_registry() -> None:
 def test_every_named_statement_renders_on_every_dialect() -> None:
     from storekeeper.sql import dialect_of
 
-    for file in ("collection", "queue", "cache", "components"):
+    for file in ("collection", "queue", "cache", "components", "langgraph"):
         queries = load_queries(file)
         for dialect in DIALECTS:
             d = dialect_of(dialect)
             for name in queries.names():
                 if not queries.has(name, dialect):
                     continue
-                sql = queries.render(d, name, slots={"rows": "(1)", "ids": "1", "keys": "1", "where": ""},
+                slots = {"rows": "(1)", "ids": "1", "keys": "1", "where": "", "limit": ""}
+                sql = queries.render(d, name, slots=slots,
                                      table="c_x")
                 assert "{" not in sql and "}" not in sql, (file, dialect, name, sql)
 

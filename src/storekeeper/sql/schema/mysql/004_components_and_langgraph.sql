@@ -14,7 +14,9 @@ ALTER TABLE system_health DROP INDEX idx_system_health_component,
 -- sink_storage: reads page through one sink by id
 ALTER TABLE sink_storage ADD INDEX idx_sink_storage_name_id (sink_name, id);
 
--- LangGraph checkpointer (storekeeper.integrations.langgraph)
+-- LangGraph checkpointer (storekeeper.integrations.langgraph): checkpoints and metadata
+-- as the saver's serializer writes them (type tag + bytes); run_id copied out of the
+-- metadata for delete_for_runs
 CREATE TABLE IF NOT EXISTS sk_lg_checkpoints (
     thread_id VARCHAR(255) NOT NULL,
     checkpoint_ns VARCHAR(255) NOT NULL DEFAULT '',
@@ -23,7 +25,8 @@ CREATE TABLE IF NOT EXISTS sk_lg_checkpoints (
     run_id VARCHAR(255),
     data_type VARCHAR(64) NOT NULL,
     data LONGBLOB NOT NULL,
-    metadata LONGTEXT NOT NULL,
+    metadata_type VARCHAR(64) NOT NULL,
+    metadata LONGBLOB NOT NULL,
     created_at DATETIME(6) DEFAULT CURRENT_TIMESTAMP(6),
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id),
     INDEX idx_sk_lg_checkpoints_run (run_id)

@@ -15,7 +15,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS uq_system_health_component ON system_health (c
 -- sink_storage: reads page through one sink by id
 CREATE INDEX IF NOT EXISTS idx_sink_storage_name_id ON sink_storage (sink_name, id);
 
--- LangGraph checkpointer (storekeeper.integrations.langgraph)
+-- LangGraph checkpointer (storekeeper.integrations.langgraph): checkpoints and metadata
+-- as the saver's serializer writes them (type tag + bytes); run_id copied out of the
+-- metadata for delete_for_runs
 CREATE TABLE IF NOT EXISTS sk_lg_checkpoints (
     thread_id TEXT COLLATE "C" NOT NULL,
     checkpoint_ns TEXT COLLATE "C" NOT NULL DEFAULT '',
@@ -24,7 +26,8 @@ CREATE TABLE IF NOT EXISTS sk_lg_checkpoints (
     run_id TEXT COLLATE "C",
     data_type TEXT NOT NULL,
     data BYTEA NOT NULL,
-    metadata TEXT NOT NULL,
+    metadata_type TEXT NOT NULL,
+    metadata BYTEA NOT NULL,
     created_at TIMESTAMPTZ DEFAULT now(),
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
 );

@@ -28,7 +28,9 @@ CREATE INDEX IF NOT EXISTS idx_sink_storage_name_id ON sink_storage (sink_name, 
 
 -- port_metrics, component_metrics: queries by name and time use the step 001 indexes
 
--- LangGraph checkpointer (storekeeper.integrations.langgraph)
+-- LangGraph checkpointer (storekeeper.integrations.langgraph): checkpoints and metadata
+-- as the saver's serializer writes them (type tag + bytes); run_id copied out of the
+-- metadata for delete_for_runs
 CREATE TABLE IF NOT EXISTS sk_lg_checkpoints (
     thread_id TEXT NOT NULL,
     checkpoint_ns TEXT NOT NULL DEFAULT '',
@@ -37,7 +39,8 @@ CREATE TABLE IF NOT EXISTS sk_lg_checkpoints (
     run_id TEXT,
     data_type TEXT NOT NULL,
     data BLOB NOT NULL,
-    metadata TEXT NOT NULL,
+    metadata_type TEXT NOT NULL,
+    metadata BLOB NOT NULL,
     created_at TEXT,
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
 ) WITHOUT ROWID;
