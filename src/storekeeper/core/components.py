@@ -71,10 +71,14 @@ MAX_NAME = 255
 MAX_LIMIT = 10_000
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@-]*$")
+#: names already checked (engines use the same few names again and again)
+_GOOD_NAMES: set[str] = set()
 
 
 def check_name(name: object, what: str = "component name") -> str:
     """A component, checkpoint, metric, port or sink name (see the module docstring)."""
+    if type(name) is str and name in _GOOD_NAMES:
+        return name
     if (
         not isinstance(name, str)
         or not 0 < len(name) <= MAX_NAME
@@ -85,6 +89,9 @@ def check_name(name: object, what: str = "component name") -> str:
             f"invalid {what} {shown}: use 1-{MAX_NAME} letters, digits or _ . : / @ -, "
             "starting with a letter, a digit or _"
         )
+    if len(_GOOD_NAMES) >= 4096:
+        _GOOD_NAMES.clear()
+    _GOOD_NAMES.add(name)
     return name
 
 
@@ -195,7 +202,9 @@ def check_time(value: object, what: str) -> _dt.datetime | None:
     """None, or a datetime (naive: UTC) or unix seconds, as an aware UTC datetime."""
     if value is None:
         return None
-    if isinstance(value, _dt.datetime):
+    if type(value) is _dt.datetime and value.tzinfo is _dt.UTC:
+        out = value
+    elif isinstance(value, _dt.datetime):
         out = utc(value)
     elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         try:

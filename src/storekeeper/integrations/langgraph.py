@@ -180,10 +180,8 @@ class StorekeeperSaver(_Mapping, BaseCheckpointSaver[str]):
     # -- sync --
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread, ns, cid = self._where(config)
-        row = self.storage.get(thread, ns, cid)
-        if row is None:
-            return None
-        return self._tuple(row, self.storage.writes(thread, ns, row[2]))
+        found = self.storage.get(thread, ns, cid)
+        return None if found is None else self._tuple(*found)
 
     def list(
         self,
@@ -319,10 +317,8 @@ class AsyncStorekeeperSaver(_Mapping, BaseCheckpointSaver[str]):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         self._seen()
         thread, ns, cid = self._where(config)
-        row = await self.storage.get(thread, ns, cid)
-        if row is None:
-            return None
-        return self._tuple(row, await self.storage.writes(thread, ns, row[2]))
+        found = await self.storage.get(thread, ns, cid)
+        return None if found is None else self._tuple(*found)
 
     async def alist(
         self,

@@ -44,8 +44,11 @@ class AsyncGraphCheckpoints(ABC):
         """Store writes of checkpoint *cid*: kept as first written, or replaced (*replace*)."""
 
     @abstractmethod
-    async def get(self, thread: str, ns: str, cid: str | None) -> GraphRow | None:
-        """Checkpoint *cid*, or the newest of the thread and namespace when None."""
+    async def get(
+        self, thread: str, ns: str, cid: str | None
+    ) -> tuple[GraphRow, builtins.list[GraphWrite]] | None:
+        """Checkpoint *cid* (the newest of the thread and namespace when None) and its
+        pending writes, in one round trip."""
 
     @abstractmethod
     async def writes(self, thread: str, ns: str, cid: str) -> builtins.list[GraphWrite]:

@@ -50,12 +50,19 @@ class AsyncSQLGraphCheckpoints(AsyncGraphCheckpoints):
             params += (thread, ns, cid, task, idx, path, channel, dt, self._blob(d))
         await b.execute(self.sql.writes(len(writes), replace), params)
 
-    async def get(self, thread: str, ns: str, cid: str | None) -> GraphRow | None:
+    async def get(
+        self, thread: str, ns: str, cid: str | None
+    ) -> tuple[GraphRow, builtins.list[GraphWrite]] | None:
         if cid is None:
-            row = await self.backend.fetchone(self.sql.get_latest, {"t": thread, "ns": ns})
+            rows = await self.backend.fetchall(self.sql.get_latest, {"t": thread, "ns": ns})
         else:
-            row = await self.backend.fetchone(self.sql.get_one, {"t": thread, "ns": ns, "id": cid})
-        return None if row is None else _row(row)
+            rows = await self.backend.fetchall(self.sql.get_one, {"t": thread, "ns": ns, "id": cid})
+        if not rows:
+            return None
+        writes = [
+            (r[8], r[9], r[10], bytes(r[11]), r[12], int(r[13])) for r in rows if r[8] is not None
+        ]
+        return _row(rows[0]), writes
 
     async def writes(self, thread: str, ns: str, cid: str) -> builtins.list[GraphWrite]:
         rows = await self.backend.fetchall(self.sql.writes_of, {"t": thread, "ns": ns, "id": cid})

@@ -38,6 +38,7 @@ NewPort = tuple[
     str, str, int, int, float | None, float | None, float | None, float | None, _dt.datetime
 ]
 
+_MISSING: Any = object()
 _RECORD_KEYS = frozenset({"component_name", "metric_name", "value", "unit", "metadata", "timestamp"})
 
 
@@ -114,15 +115,19 @@ class AsyncMetrics(ABC):
                     m.component_name, m.metric_name, m.value, m.unit, m.metadata, m.timestamp
                 ))
             elif isinstance(m, Mapping):
-                extra = set(m) - _RECORD_KEYS
-                if extra:
-                    raise ValidationError(f"unknown metric field(s): {', '.join(sorted(map(str, extra)))}")
-                if not {"component_name", "metric_name", "value"} <= set(m):
+                if not _RECORD_KEYS.issuperset(m):
+                    extra = sorted(map(str, set(m) - _RECORD_KEYS))
+                    raise ValidationError(f"unknown metric field(s): {', '.join(extra)}")
+                get = m.get
+                c, n, v = get("component_name", _MISSING), get("metric_name", _MISSING), get("value", _MISSING)
+                if c is _MISSING or n is _MISSING or v is _MISSING:
                     raise ValidationError(
                         "each metric needs component_name, metric_name and value, got "
                         f"{sorted(map(str, m))}"
                     )
-                rows.append(new_metric(**m))
+                rows.append(
+                    new_metric(c, n, v, get("unit"), get("metadata"), get("timestamp"))
+                )
             else:
                 raise ValidationError(
                     f"record_many takes mappings or MetricPoint objects, got {type(m).__name__}"

@@ -46,8 +46,11 @@ class GraphCheckpoints(ABC):
         """Store writes of checkpoint *cid*: kept as first written, or replaced (*replace*)."""
 
     @abstractmethod
-    def get(self, thread: str, ns: str, cid: str | None) -> GraphRow | None:
-        """Checkpoint *cid*, or the newest of the thread and namespace when None."""
+    def get(
+        self, thread: str, ns: str, cid: str | None
+    ) -> tuple[GraphRow, builtins.list[GraphWrite]] | None:
+        """Checkpoint *cid* (the newest of the thread and namespace when None) and its
+        pending writes, in one round trip."""
 
     @abstractmethod
     def writes(self, thread: str, ns: str, cid: str) -> builtins.list[GraphWrite]:

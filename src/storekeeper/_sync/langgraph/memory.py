@@ -53,14 +53,20 @@ class MemoryGraphCheckpoints(GraphCheckpoints):
                 if replace or (task, idx) not in stored:
                     stored[(task, idx)] = (task, channel, dt, d, path, idx)
 
-    def get(self, thread: str, ns: str, cid: str | None) -> GraphRow | None:
+    def get(
+        self, thread: str, ns: str, cid: str | None
+    ) -> tuple[GraphRow, builtins.list[GraphWrite]] | None:
         self._check()
         with self.backend.lock:
-            if cid is not None:
-                found = self._cps.get((thread, ns, cid))
-                return found[0] if found else None
-            ids = [k[2] for k in self._cps if k[0] == thread and k[1] == ns]
-            return self._cps[(thread, ns, max(ids))][0] if ids else None
+            if cid is None:
+                ids = [k[2] for k in self._cps if k[0] == thread and k[1] == ns]
+                if not ids:
+                    return None
+                cid = max(ids)
+            found = self._cps.get((thread, ns, cid))
+            if found is None:
+                return None
+            return found[0], list(self._writes.get((thread, ns, cid), {}).values())
 
     def writes(self, thread: str, ns: str, cid: str) -> builtins.list[GraphWrite]:
         self._check()

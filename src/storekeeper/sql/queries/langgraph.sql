@@ -14,13 +14,26 @@ run_id, data_type, data, metadata_type, metadata)
 VALUES (:t, :ns, :id, :parent, :run, :dt, {blob:d}, :mt, {blob:m})
 {upsert:thread_id, checkpoint_ns, checkpoint_id:parent_checkpoint_id,run_id,data_type,data,metadata_type,metadata};
 
+-- A checkpoint and its pending writes in one round trip: one row per write (the
+-- write columns NULL when it has none).
+
+-- name: with_writes
+SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.data_type,
+c.data, c.metadata_type, c.metadata, w.task_id, w.channel, w.data_type, w.data, w.task_path,
+w.idx;
+
+-- name: writes_join
+LEFT JOIN sk_lg_writes w ON w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
+AND w.checkpoint_id = c.checkpoint_id;
+
 -- name: get_one
-SELECT {cp_columns} FROM sk_lg_checkpoints
-WHERE thread_id = :t AND checkpoint_ns = :ns AND checkpoint_id = :id;
+{with_writes} FROM sk_lg_checkpoints c {writes_join}
+WHERE c.thread_id = :t AND c.checkpoint_ns = :ns AND c.checkpoint_id = :id;
 
 -- name: get_latest
-SELECT {cp_columns} FROM sk_lg_checkpoints WHERE thread_id = :t AND checkpoint_ns = :ns
-ORDER BY checkpoint_id DESC LIMIT 1;
+{with_writes} FROM (SELECT {cp_columns} FROM sk_lg_checkpoints
+WHERE thread_id = :t AND checkpoint_ns = :ns ORDER BY checkpoint_id DESC LIMIT 1) c
+{writes_join};
 
 -- name: list
 -- {*where}: the filters given (thread, namespace, id, before); newest first
