@@ -19,7 +19,8 @@ from storekeeper import (
 def test_offers_lists_capabilities_by_backend() -> None:
     assert offers("redis") == (Capability.QUEUE, Capability.CACHE)
     assert [c.value for c in offers("sqlite")] == [
-        "repositories", "transactions", "queue", "cache", "workflows", "tasks"
+        "repositories", "transactions", "queue", "cache", "workflows", "tasks",
+        "states", "checkpoints", "metrics", "health", "sinks",
     ]
     assert offers("mongodb") == ()
 
@@ -34,6 +35,11 @@ def test_a_store_says_which_backend_serves_each_capability() -> None:
         "cache": "memory",
         "workflows": "memory",
         "tasks": "memory",
+        "states": "memory",
+        "checkpoints": "memory",
+        "metrics": "memory",
+        "health": "memory",
+        "sinks": "memory",
     }
     ds.close()
     ds = DataStore("redis://127.0.0.1:1/0")

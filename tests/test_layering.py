@@ -20,6 +20,8 @@ from storekeeper.sql import DIALECTS
 from storekeeper.sql.dialect import load_queries
 
 PKG = Path(__file__).resolve().parent.parent / "src" / "storekeeper"
+#: every named-statement file the package ships (``sql/queries/*.sql``)
+QUERY_FILES = sorted(p.stem for p in (PKG / "sql" / "queries").glob("*.sql"))
 
 SQL_WORDS = re.compile(
     r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|"
@@ -65,15 +67,16 @@ def test_the_store_picks_classes_from_the_registry() -> None:
 def test_every_named_statement_renders_on_every_dialect() -> None:
     from storekeeper.sql import dialect_of
 
-    for file in ("collection", "queue", "cache", "workflows"):
+    for file in QUERY_FILES:
         queries = load_queries(file)
         for dialect in DIALECTS:
             d = dialect_of(dialect)
             for name in queries.names():
                 if not queries.has(name, dialect):
                     continue
-                sql = queries.render(d, name, slots={"rows": "(1)", "ids": "1", "keys": "1", "where": "1 = 1",
-                                                          "order": "ASC", "limit": ""},
+                slots = {"rows": "(1)", "ids": "1", "keys": "1", "where": "1 = 1",
+                         "order": "ASC", "limit": ""}
+                sql = queries.render(d, name, slots=slots,
                                      table="c_x")
                 assert "{" not in sql and "}" not in sql, (file, dialect, name, sql)
 

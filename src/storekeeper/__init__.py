@@ -18,6 +18,16 @@ from ._sync.repository.base import Repository
 from ._sync.store import DataStore
 from .config import BackendType, DatabaseConfig, load_environment_config, redact
 from .core.capabilities import Capability, offers
+from .core.components import (
+    Checkpoint,
+    ComponentState,
+    HealthStatus,
+    HealthSummary,
+    MetricBucket,
+    MetricPoint,
+    PortMetrics,
+    SinkRecord,
+)
 from .core.entities import Entity, new_id
 from .core.filters import OPERATORS, QueryFilter, SortOrder
 from .core.paging import Page, PaginatedResult, Pagination
@@ -60,6 +70,8 @@ __all__ = [
     "AsyncStorageFactory",
     "BackendType",
     "Capability",
+    "Checkpoint",
+    "ComponentState",
     "ConfigError",
     "ConflictError",
     "DataStore",
@@ -69,18 +81,24 @@ __all__ = [
     "DuplicateError",
     "Entity",
     "ExecutionFilter",
+    "HealthStatus",
+    "HealthSummary",
     "LeaseError",
     "Message",
+    "MetricBucket",
+    "MetricPoint",
     "NotFoundError",
     "Page",
     "PaginatedResult",
     "Pagination",
     "ProgressInfo",
+    "PortMetrics",
     "QueueStats",
     "QueryFilter",
     "Repository",
     "SchemaValidationError",
     "SerializationError",
+    "SinkRecord",
     "SortOrder",
     "StateFilter",
     "Status",

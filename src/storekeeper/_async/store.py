@@ -13,9 +13,14 @@ from ..core.capabilities import Capability, implementation, offers, unsupported
 from ..core.entities import EntityCodec
 from ..errors import ConfigError, StorageError
 from .cache.base import AsyncCache
+from .checkpoints.base import AsyncCheckpoints
+from .health.base import AsyncHealth
+from .metrics.base import AsyncMetrics
 from .queue.base import AsyncQueue
 from .registry import AsyncBackend, AsyncTransactional, capability_class, make_backend
 from .repository.base import AsyncRepository, check_collection, check_fields
+from .sinks.base import AsyncSinks
+from .states.base import AsyncStates
 from .workflows.base import AsyncTasks, AsyncWorkflows
 
 __all__ = ["DEFAULT_URL", "AsyncDataStore"]
@@ -70,14 +75,9 @@ class AsyncDataStore:
         self.queue_config = resolve_config(queue_url, {}) if queue_url is not None else self.config
         self.cache_config = resolve_config(cache_url, {}) if cache_url is not None else self.config
         #: the config serving each capability (queue_url / cache_url, else the store's)
-        self._routes: dict[Capability, DatabaseConfig] = {
-            Capability.REPOSITORIES: self.config,
-            Capability.TRANSACTIONS: self.config,
-            Capability.QUEUE: self.queue_config,
-            Capability.CACHE: self.cache_config,
-            Capability.WORKFLOWS: self.config,
-            Capability.TASKS: self.config,
-        }
+        self._routes: dict[Capability, DatabaseConfig] = {c: self.config for c in Capability}
+        self._routes[Capability.QUEUE] = self.queue_config
+        self._routes[Capability.CACHE] = self.cache_config
         try:
             wanted = {Capability(c) for c in require}
         except ValueError:
@@ -96,8 +96,8 @@ class AsyncDataStore:
         self._repos: dict[tuple[Any, ...], AsyncRepository[Any]] = {}
         self._queue: AsyncQueue | None = None
         self._cache: AsyncCache | None = None
-        self._workflows: AsyncWorkflows | None = None
-        self._tasks: AsyncTasks | None = None
+        #: workflows, tasks, states, checkpoints, metrics, health, sinks: built on first use
+        self._components: dict[Capability, Any] = {}
         self._closed = False
 
     @classmethod
@@ -211,23 +211,48 @@ class AsyncDataStore:
             c = self._cache = capability_class(Capability.CACHE, b)(b)
         return c
 
+    def _component(self, capability: Capability) -> Any:
+        """The object serving *capability*, built on first use on the backend routed to it."""
+        c = self._components.get(capability)
+        if c is None:
+            b = self._backend_for(capability)
+            c = self._components[capability] = capability_class(capability, b)(b)
+        return c
+
     @property
     def workflows(self) -> AsyncWorkflows:
         """Workflow executions (SPEC §3), on the store's backend."""
-        w = self._workflows
-        if w is None:
-            b = self._backend_for(Capability.WORKFLOWS)
-            w = self._workflows = capability_class(Capability.WORKFLOWS, b)(b)
-        return w
+        return cast(AsyncWorkflows, self._component(Capability.WORKFLOWS))
 
     @property
     def tasks(self) -> AsyncTasks:
         """Task states with parents and children (SPEC §3), on the store's backend."""
-        t = self._tasks
-        if t is None:
-            b = self._backend_for(Capability.TASKS)
-            t = self._tasks = capability_class(Capability.TASKS, b)(b)
-        return t
+        return cast(AsyncTasks, self._component(Capability.TASKS))
+
+    @property
+    def states(self) -> AsyncStates:
+        """Versioned component state (SPEC §4): ``save``, ``load``, ``history``, ``delete``."""
+        return cast(AsyncStates, self._component(Capability.STATES))
+
+    @property
+    def checkpoints(self) -> AsyncCheckpoints:
+        """Versioned, expiring checkpoints (SPEC §4): ``save``, ``latest``, ``list``, ``prune`` …"""
+        return cast(AsyncCheckpoints, self._component(Capability.CHECKPOINTS))
+
+    @property
+    def metrics(self) -> AsyncMetrics:
+        """Component and port metrics (SPEC §4): ``record``, ``query``, ``aggregate`` …"""
+        return cast(AsyncMetrics, self._component(Capability.METRICS))
+
+    @property
+    def health(self) -> AsyncHealth:
+        """Heartbeats and health status (SPEC §4): ``heartbeat``, ``get``, ``all``, ``summary``."""
+        return cast(AsyncHealth, self._component(Capability.HEALTH))
+
+    @property
+    def sinks(self) -> AsyncSinks:
+        """Queryable sink output (SPEC §4): ``write``, ``read``, ``count``, ``delete``."""
+        return cast(AsyncSinks, self._component(Capability.SINKS))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

@@ -15,9 +15,14 @@ from ..core.capabilities import Capability, implementation, offers, unsupported
 from ..core.entities import EntityCodec
 from ..errors import ConfigError, StorageError
 from .cache.base import Cache
+from .checkpoints.base import Checkpoints
+from .health.base import Health
+from .metrics.base import Metrics
 from .queue.base import Queue
 from .registry import Backend, Transactional, capability_class, make_backend
 from .repository.base import Repository, check_collection, check_fields
+from .sinks.base import Sinks
+from .states.base import States
 from .workflows.base import Tasks, Workflows
 
 __all__ = ["DEFAULT_URL", "DataStore"]
@@ -72,14 +77,9 @@ class DataStore:
         self.queue_config = resolve_config(queue_url, {}) if queue_url is not None else self.config
         self.cache_config = resolve_config(cache_url, {}) if cache_url is not None else self.config
         #: the config serving each capability (queue_url / cache_url, else the store's)
-        self._routes: dict[Capability, DatabaseConfig] = {
-            Capability.REPOSITORIES: self.config,
-            Capability.TRANSACTIONS: self.config,
-            Capability.QUEUE: self.queue_config,
-            Capability.CACHE: self.cache_config,
-            Capability.WORKFLOWS: self.config,
-            Capability.TASKS: self.config,
-        }
+        self._routes: dict[Capability, DatabaseConfig] = {c: self.config for c in Capability}
+        self._routes[Capability.QUEUE] = self.queue_config
+        self._routes[Capability.CACHE] = self.cache_config
         try:
             wanted = {Capability(c) for c in require}
         except ValueError:
@@ -98,8 +98,8 @@ class DataStore:
         self._repos: dict[tuple[Any, ...], Repository[Any]] = {}
         self._queue: Queue | None = None
         self._cache: Cache | None = None
-        self._workflows: Workflows | None = None
-        self._tasks: Tasks | None = None
+        #: workflows, tasks, states, checkpoints, metrics, health, sinks: built on first use
+        self._components: dict[Capability, Any] = {}
         self._closed = False
 
     @classmethod
@@ -213,23 +213,48 @@ class DataStore:
             c = self._cache = capability_class(Capability.CACHE, b)(b)
         return c
 
+    def _component(self, capability: Capability) -> Any:
+        """The object serving *capability*, built on first use on the backend routed to it."""
+        c = self._components.get(capability)
+        if c is None:
+            b = self._backend_for(capability)
+            c = self._components[capability] = capability_class(capability, b)(b)
+        return c
+
     @property
     def workflows(self) -> Workflows:
         """Workflow executions (SPEC §3), on the store's backend."""
-        w = self._workflows
-        if w is None:
-            b = self._backend_for(Capability.WORKFLOWS)
-            w = self._workflows = capability_class(Capability.WORKFLOWS, b)(b)
-        return w
+        return cast(Workflows, self._component(Capability.WORKFLOWS))
 
     @property
     def tasks(self) -> Tasks:
         """Task states with parents and children (SPEC §3), on the store's backend."""
-        t = self._tasks
-        if t is None:
-            b = self._backend_for(Capability.TASKS)
-            t = self._tasks = capability_class(Capability.TASKS, b)(b)
-        return t
+        return cast(Tasks, self._component(Capability.TASKS))
+
+    @property
+    def states(self) -> States:
+        """Versioned component state (SPEC §4): ``save``, ``load``, ``history``, ``delete``."""
+        return cast(States, self._component(Capability.STATES))
+
+    @property
+    def checkpoints(self) -> Checkpoints:
+        """Versioned, expiring checkpoints (SPEC §4): ``save``, ``latest``, ``list``, ``prune`` …"""
+        return cast(Checkpoints, self._component(Capability.CHECKPOINTS))
+
+    @property
+    def metrics(self) -> Metrics:
+        """Component and port metrics (SPEC §4): ``record``, ``query``, ``aggregate`` …"""
+        return cast(Metrics, self._component(Capability.METRICS))
+
+    @property
+    def health(self) -> Health:
+        """Heartbeats and health status (SPEC §4): ``heartbeat``, ``get``, ``all``, ``summary``."""
+        return cast(Health, self._component(Capability.HEALTH))
+
+    @property
+    def sinks(self) -> Sinks:
+        """Queryable sink output (SPEC §4): ``write``, ``read``, ``count``, ``delete``."""
+        return cast(Sinks, self._component(Capability.SINKS))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

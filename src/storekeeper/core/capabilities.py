@@ -42,6 +42,11 @@ class Capability(StrEnum):
     CACHE = "cache"
     WORKFLOWS = "workflows"
     TASKS = "tasks"
+    STATES = "states"
+    CHECKPOINTS = "checkpoints"
+    METRICS = "metrics"
+    HEALTH = "health"
+    SINKS = "sinks"
 
     @property
     def label(self) -> str:
@@ -100,6 +105,26 @@ REGISTRY: dict[Capability, dict[str, str]] = {
     Capability.TASKS: {
         "memory": "workflows.memory:MemoryTasks",
         "sql": "workflows.sql:SQLTasks",
+    },
+    Capability.STATES: {
+        "memory": "states.memory:MemoryStates",
+        "sql": "states.sql:SQLStates",
+    },
+    Capability.CHECKPOINTS: {
+        "memory": "checkpoints.memory:MemoryCheckpoints",
+        "sql": "checkpoints.sql:SQLCheckpoints",
+    },
+    Capability.METRICS: {
+        "memory": "metrics.memory:MemoryMetrics",
+        "sql": "metrics.sql:SQLMetrics",
+    },
+    Capability.HEALTH: {
+        "memory": "health.memory:MemoryHealth",
+        "sql": "health.sql:SQLHealth",
+    },
+    Capability.SINKS: {
+        "memory": "sinks.memory:MemorySinks",
+        "sql": "sinks.sql:SQLSinks",
     },
 }
 

@@ -236,6 +236,23 @@ class Dialect(ABC):
     def tok_secs_until(self, expr: str) -> str:
         """Seconds from now until the time *expr* (negative when past)."""
 
+    @abstractmethod
+    def tok_epoch_bucket(self, column: str, param: str) -> str:
+        """The start of the UTC bucket of timestamp *column*, in unix seconds, buckets
+        of parameter *param* seconds counted from the epoch (the same on every database)."""
+
+    def tok_blob(self, param: str) -> str:
+        """Parameter *param* stored into a binary column (bound through :meth:`blob_param`)."""
+        return f":{param}"
+
+    def blob_param(self, value: bytes) -> Any:
+        """*value* as the driver binds it for :meth:`tok_blob`."""
+        return value
+
+    def ts_param(self, value: Any) -> Any:
+        """An aware UTC datetime as the driver binds it into the seed's timestamp columns."""
+        return value
+
     def tok_seq(self) -> str:
         """The push-order column of ``port_messages``."""
         return "seq"

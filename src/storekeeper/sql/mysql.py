@@ -36,6 +36,7 @@ once it commits.
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import math
 import re
@@ -197,6 +198,21 @@ class MySQLDialect(Dialect):
 
     def tok_next_index(self) -> str:
         return "FORCE INDEX (idx_port_messages_next)"
+
+    def tok_epoch_bucket(self, column: str, param: str) -> str:
+        # from the epoch as a constant: independent of the session time zone and of 2038
+        return f"(TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {column}) DIV :{param} * :{param})"
+
+    def tok_blob(self, param: str) -> str:
+        # sent as hex text: aiomysql cannot escape bytes with current PyMySQL releases
+        return f"UNHEX(:{param})"
+
+    def blob_param(self, value: bytes) -> Any:
+        return value.hex()
+
+    def ts_param(self, value: Any) -> Any:
+        # DATETIME(6) columns hold UTC (every connection sets time_zone '+00:00')
+        return value.astimezone(_dt.UTC).replace(tzinfo=None)
 
     def tok_key(self) -> str:
         return "id"

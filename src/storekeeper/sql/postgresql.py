@@ -110,6 +110,9 @@ class PostgreSQLDialect(Dialect):
     def tok_secs_until(self, expr: str) -> str:
         return f"EXTRACT(EPOCH FROM {expr} - now())"
 
+    def tok_epoch_bucket(self, column: str, param: str) -> str:
+        return f"(floor(extract(epoch FROM {column}) / :{param}) * :{param})::bigint"
+
     def tok_key(self) -> str:
         return "ctid"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from .dialect import Dialect, FieldExprs
 
 __all__ = ["SQLiteDialect", "PRAGMAS"]
+
+_UTC = _dt.UTC
 
 #: The profile every serious SQLite user ends up with (applied to each connection).
 PRAGMAS: dict[str, str] = {
@@ -66,6 +69,17 @@ class SQLiteDialect(Dialect):
 
     def tok_secs_until(self, expr: str) -> str:
         return f"{expr} - :now"
+
+    def tok_epoch_bucket(self, column: str, param: str) -> str:
+        # timestamps are ISO-8601 UTC text; strftime would round the fraction to
+        # milliseconds (59.9999 s becoming the next minute): cut it off first
+        return (
+            f"((CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) / :{param}) * :{param})"
+        )
+
+    def ts_param(self, value: Any) -> Any:
+        # ISO-8601 text in UTC with microseconds: sorts as it compares, as utcnow_iso() writes
+        return value.astimezone(_UTC).isoformat(timespec="microseconds")
 
     def tok_seq(self) -> str:
         return "rowid"

@@ -1,0 +1,1 @@
+"""Checkpoints: one module per backend family, sharing :mod:`.base`."""

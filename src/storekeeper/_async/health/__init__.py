@@ -1,0 +1,1 @@
+"""Component health: one module per backend family, sharing :mod:`.base`."""

@@ -1,0 +1,1 @@
+"""Component and port metrics: one module per backend family, sharing :mod:`.base`."""

@@ -1,0 +1,1 @@
+"""Sink storage: one module per backend family, sharing :mod:`.base`."""

@@ -1,0 +1,83 @@
+"""Sink storage held in this process: the reference semantics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ...core.components import SinkRecord, item_key
+from ...core.entities import loads
+from ...core.filters import Condition, SortOrder, matches
+from ...core.paging import Page, encode_cursor
+from ...errors import StorageError
+from ..backends.memory import AsyncMemoryBackend
+from .base import AsyncSinks, NewItem
+
+__all__ = ["AsyncMemorySinks"]
+
+
+class AsyncMemorySinks(AsyncSinks):
+    """``ds.sinks`` on ``memory://``."""
+
+    def __init__(self, backend: AsyncMemoryBackend) -> None:
+        self.backend = backend
+        #: sink -> id -> (row, parsed data)
+        self._items: dict[str, dict[str, tuple[NewItem, Any]]] = {}
+
+    def _check(self) -> None:
+        if self.backend._closed:
+            raise StorageError("the memory store was closed")
+
+    def _matching(self, sink: str, conds: tuple[Condition, ...]) -> list[tuple[NewItem, Any]]:
+        self._check()
+        with self.backend.lock:
+            items = list(self._items.get(sink, {}).values())
+        return [
+            (row, data) for row, data in items
+            if all(matches(data if isinstance(data, Mapping) else {}, c) for c in conds)
+        ]
+
+    async def _insert(self, sink: str, rows: list[NewItem]) -> None:
+        self._check()
+        with self.backend.lock:
+            table = self._items.setdefault(sink, {})
+            for r in rows:
+                table[r[0]] = (r, loads(r[1]))
+
+            def undo() -> None:
+                for r in rows:
+                    table.pop(r[0], None)
+
+            self.backend.on_rollback(undo)
+
+    async def _read(
+        self, sink: str, conds: tuple[Condition, ...], path: tuple[str, ...] | None,
+        order: SortOrder, limit: int, after: tuple[Any, ...] | None, signature: str,
+    ) -> Page[SinkRecord]:
+        desc = order is SortOrder.DESC
+        keyed = sorted(
+            ((item_key(row[0], data, path), row) for row, data in self._matching(sink, conds)),
+            key=lambda kr: kr[0], reverse=desc,
+        )
+        if after is not None:
+            a = tuple(after)
+            keyed = [kr for kr in keyed if (kr[0] < a if desc else kr[0] > a)]
+        cursor = encode_cursor(signature, keyed[limit - 1][0]) if len(keyed) > limit else None
+        out = [
+            SinkRecord(r[0], sink, loads(r[1]), r[2], loads(r[3]) if r[3] is not None else None, r[4])
+            for _, r in keyed[:limit]
+        ]
+        return Page(out, cursor)
+
+    async def _count(self, sink: str, conds: tuple[Condition, ...]) -> int:
+        return len(self._matching(sink, conds))
+
+    async def _delete(self, sink: str, ids: list[str] | None) -> int:
+        self._check()
+        with self.backend.lock:
+            table = self._items.get(sink, {})
+            if ids is None:
+                n = len(table)
+                self._items.pop(sink, None)
+                return n
+            return sum(1 for i in ids if table.pop(i, None) is not None)

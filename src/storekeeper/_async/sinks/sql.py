@@ -1,0 +1,96 @@
+"""Sink storage in the ``sink_storage`` table of SQLite, PostgreSQL and MySQL.
+
+Writes are one multi-row insert per batch; reads compile filters with the
+repositories' compiler over the ``data`` column (the same JSON-typed
+semantics) and page by keyset (:class:`~storekeeper.sql.components.SinkSQL`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.components import SinkRecord, item_key
+from ...core.entities import loads
+from ...core.filters import Condition, SortOrder
+from ...core.paging import Page, encode_cursor
+from ...sql.components import SinkSQL, components_sql, from_db_time
+from ...sql.queue import is_uuid
+from ..backends.base import AsyncSQLBackend
+from .base import AsyncSinks, NewItem
+
+__all__ = ["AsyncSQLSinks"]
+
+#: items per insert statement (7 parameters each)
+BATCH = 1000
+
+
+class AsyncSQLSinks(AsyncSinks):
+    """``ds.sinks`` on a SQL store (see the module docstring)."""
+
+    def __init__(self, backend: AsyncSQLBackend) -> None:
+        self.backend = backend
+        self.sql = components_sql(backend.dialect.name)
+        self._ts = backend.dialect.ts_param
+        #: ids are a UUID column (other text can never match)
+        self._uuid_ids = backend.dialect.uuid_message_ids
+        self._reads: SinkSQL | None = None
+
+    async def _r(self) -> SinkSQL:
+        if self._reads is None:
+            await self.backend.open()  # the filter compiler may depend on the server
+            self._reads = SinkSQL(self.backend.dialect)
+        return self._reads
+
+    async def _insert(self, sink: str, rows: list[NewItem]) -> None:
+        b, ts = self.backend, self._ts
+        if len(rows) > BATCH:
+            async with b.transaction():
+                for start in range(0, len(rows), BATCH):
+                    await self._insert(sink, rows[start : start + BATCH])
+            return
+        params: list[Any] = []
+        for r in rows:
+            t = ts(r[4])
+            params += (r[0], sink, r[2], r[1], r[3], t, t)
+        await b.execute(self.sql.sink_insert(len(rows)), params)
+
+    async def _read(
+        self, sink: str, conds: tuple[Condition, ...], path: tuple[str, ...] | None,
+        order: SortOrder, limit: int, after: tuple[Any, ...] | None, signature: str,
+    ) -> Page[SinkRecord]:
+        s = await self._r()
+        sql, params = s.select(sink, conds, path, order, limit + 1, after)
+        rows = await self.backend.fetchall(sql, params)
+        out = [
+            SinkRecord(
+                str(r[0]), sink, loads(r[2]), r[1], loads(r[3]) if r[3] is not None else None,
+                from_db_time(r[4]),
+            )
+            for r in rows[:limit]
+        ]
+        cursor = None
+        if len(rows) > limit:
+            last = out[-1]
+            cursor = encode_cursor(signature, item_key(last.id, last.data, path))
+        return Page(out, cursor)
+
+    async def _count(self, sink: str, conds: tuple[Condition, ...]) -> int:
+        s = await self._r()
+        sql, params = s.count(sink, conds)
+        row = await self.backend.fetchone(sql, params)
+        return int(row[0]) if row else 0
+
+    async def _delete(self, sink: str, ids: list[str] | None) -> int:
+        b = self.backend
+        if ids is None:
+            return await b.execute(self.sql.sink_delete_all, {"s": sink})
+        if self._uuid_ids:
+            ids = [i for i in ids if is_uuid(i)]
+        total = 0
+        async with b.transaction():
+            for start in range(0, len(ids), BATCH):
+                chunk = ids[start : start + BATCH]
+                p: dict[str, Any] = {f"i{i}": v for i, v in enumerate(chunk)}
+                p["s"] = sink
+                total += await b.execute(self.sql.sink_delete_ids(len(chunk)), p)
+        return total

@@ -1,0 +1,1 @@
+"""Versioned component state: one module per backend family, sharing :mod:`.base`."""

@@ -1,0 +1,132 @@
+# Generated from src/storekeeper/_async/checkpoints/memory.py by tools/gen_sync.py: do not edit.
+
+"""Checkpoints held in this process: the reference semantics."""
+
+from __future__ import annotations
+
+import builtins
+import datetime as _dt
+
+from ...core.components import Checkpoint
+from ...core.entities import loads, new_id
+from ...errors import StorageError
+from ..backends.memory import MemoryBackend
+from .base import Checkpoints
+
+__all__ = ["MemoryCheckpoints"]
+
+
+class _Row:
+    __slots__ = ("id", "name", "comp", "data", "meta", "version", "latest", "created", "expires")
+
+    def __init__(
+        self, name: str, comp: str, data: str, meta: str | None, version: int,
+        created: _dt.datetime, expires: _dt.datetime | None,
+    ) -> None:
+        self.id = new_id()
+        self.name, self.comp, self.data, self.meta = name, comp, data, meta
+        self.version, self.latest, self.created, self.expires = version, True, created, expires
+
+    def live(self, now: _dt.datetime) -> bool:
+        return self.expires is None or self.expires > now
+
+    def out(self) -> Checkpoint:
+        return Checkpoint(
+            checkpoint_name=self.name, component_name=self.comp, data=loads(self.data),
+            version=self.version, metadata=loads(self.meta) if self.meta is not None else None,
+            is_latest=self.latest, created_at=self.created, expires_at=self.expires, id=self.id,
+        )
+
+
+class MemoryCheckpoints(Checkpoints):
+    """``ds.checkpoints`` on ``memory://``."""
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self.backend = backend
+        #: name -> its rows, oldest version first
+        self._rows: dict[str, builtins.list[_Row]] = {}
+
+    def _live(self, name: str) -> builtins.list[_Row]:
+        if self.backend._closed:
+            raise StorageError("the memory store was closed")
+        now = _dt.datetime.now(_dt.UTC)
+        return [r for r in self._rows.get(name, []) if r.live(now)]
+
+    def _save(
+        self, name: str, comp: str, data: str, meta: str | None,
+        now: _dt.datetime, expires: _dt.datetime | None,
+    ) -> tuple[int, str]:
+        if self.backend._closed:
+            raise StorageError("the memory store was closed")
+        with self.backend.lock:
+            rows = self._rows.setdefault(name, [])
+            row = _Row(name, comp, data, meta, rows[-1].version + 1 if rows else 1, now, expires)
+            demoted = [r for r in rows if r.latest]
+            for r in demoted:
+                r.latest = False
+            rows.append(row)
+
+            def undo() -> None:
+                if row in rows:
+                    rows.remove(row)
+                for r in demoted:
+                    r.latest = True
+
+            self.backend.on_rollback(undo)
+        return row.version, row.id
+
+    def _latest(self, name: str) -> Checkpoint | None:
+        with self.backend.lock:
+            live = self._live(name)
+            return live[-1].out() if live else None
+
+    def _get(self, name: str, version: int) -> Checkpoint | None:
+        with self.backend.lock:
+            found = [r for r in self._live(name) if r.version == version]
+            return found[0].out() if found else None
+
+    def _list_name(self, name: str, before: int, limit: int) -> builtins.list[Checkpoint]:
+        with self.backend.lock:
+            rows = [r for r in reversed(self._live(name)) if r.version < before][:limit]
+            return [r.out() for r in rows]
+
+    def _list_component(self, comp: str, before: int, limit: int) -> builtins.list[Checkpoint]:
+        with self.backend.lock:
+            rows = [
+                r for name in list(self._rows) for r in self._live(name)
+                if r.comp == comp and r.version < before
+            ]
+        rows.sort(key=lambda r: r.name)
+        rows.sort(key=lambda r: (r.created, r.version), reverse=True)
+        return [r.out() for r in rows[:limit]]
+
+    def _names_of(self, comp: str) -> builtins.list[str]:
+        with self.backend.lock:
+            return [n for n, rows in self._rows.items() if any(r.comp == comp for r in rows)]
+
+    def _prune(self, name: str, keep: int) -> int:
+        now = _dt.datetime.now(_dt.UTC)
+        with self.backend.lock:
+            rows = self._rows.get(name, [])
+            if not rows:
+                return 0
+            top = rows[-1].version
+            kept = {r.version for r in rows[-keep:]}
+            doomed = [r for r in rows if r.version not in kept or (not r.live(now) and r.version < top)]
+            for r in doomed:
+                rows.remove(r)
+            return len(doomed)
+
+    def _delete(self, name: str) -> int:
+        with self.backend.lock:
+            return len(self._rows.pop(name, []))
+
+    def _purge_expired(self, now: _dt.datetime) -> int:
+        n = 0
+        with self.backend.lock:
+            for rows in self._rows.values():
+                doomed = [r for r in rows if not r.live(now) and not r.latest]
+                for r in doomed:
+                    rows.remove(r)
+                n += len(doomed)
+        return n

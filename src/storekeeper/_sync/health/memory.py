@@ -1,0 +1,62 @@
+# Generated from src/storekeeper/_async/health/memory.py by tools/gen_sync.py: do not edit.
+
+"""Health held in this process: the reference semantics."""
+
+from __future__ import annotations
+
+import builtins
+import datetime as _dt
+
+from ...core.entities import loads
+from ...errors import StorageError
+from ..backends.memory import MemoryBackend
+from .base import Health, Heartbeat
+
+__all__ = ["MemoryHealth"]
+
+
+class MemoryHealth(Health):
+    """``ds.health`` on ``memory://``."""
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        super().__init__()
+        self.backend = backend
+        #: component -> (status, details JSON, last heartbeat)
+        self._beats: dict[str, tuple[str, str | None, _dt.datetime]] = {}
+
+    def _check(self) -> None:
+        if self.backend._closed:
+            raise StorageError("the memory store was closed")
+
+    def _out(self, name: str) -> Heartbeat:
+        s, d, t = self._beats[name]
+        return (name, s, loads(d) if d is not None else None, t)
+
+    def _beat(self, name: str, status: str, details: str | None, now: _dt.datetime) -> None:
+        self._check()
+        with self.backend.lock:
+            old = self._beats.get(name)
+            self._beats[name] = (status, details, now)
+
+            def undo() -> None:
+                if old is None:
+                    self._beats.pop(name, None)
+                else:
+                    self._beats[name] = old
+
+            self.backend.on_rollback(undo)
+
+    def _get(self, name: str) -> Heartbeat | None:
+        self._check()
+        with self.backend.lock:
+            return self._out(name) if name in self._beats else None
+
+    def _all(self) -> builtins.list[Heartbeat]:
+        self._check()
+        with self.backend.lock:
+            return [self._out(n) for n in sorted(self._beats)]
+
+    def _delete(self, name: str) -> bool:
+        self._check()
+        with self.backend.lock:
+            return self._beats.pop(name, None) is not None

@@ -1,0 +1,120 @@
+# Generated from src/storekeeper/_async/langgraph/sql.py by tools/gen_sync.py: do not edit.
+
+"""LangGraph checkpoints in ``sk_lg_checkpoints`` / ``sk_lg_writes`` (store schema step 004)."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from ...sql.langgraph import langgraph_sql
+from ..backends.base import SQLBackend
+from .base import GraphCheckpoints, GraphRow, GraphWrite, NewWrite
+
+__all__ = ["SQLGraphCheckpoints"]
+
+#: writes per insert statement (9 parameters each)
+WRITE_CHUNK = 500
+
+
+def _row(r: tuple[Any, ...]) -> GraphRow:
+    return (r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], bytes(r[7]))
+
+
+class SQLGraphCheckpoints(GraphCheckpoints):
+    """The LangGraph checkpointer's storage on a SQL store."""
+
+    def __init__(self, backend: SQLBackend) -> None:
+        self.backend = backend
+        self.sql = langgraph_sql(backend.dialect.name)
+        self._blob = backend.dialect.blob_param
+
+    def put(
+        self, thread: str, ns: str, cid: str, parent: str | None, run_id: str | None,
+        data_type: str, data: bytes, meta_type: str, meta: bytes,
+    ) -> None:
+        self.backend.execute(self.sql.put, {
+            "t": thread, "ns": ns, "id": cid, "parent": parent, "run": run_id,
+            "dt": data_type, "d": self._blob(data), "mt": meta_type, "m": self._blob(meta),
+        })
+
+    def put_writes(
+        self, thread: str, ns: str, cid: str, writes: builtins.list[NewWrite], replace: bool
+    ) -> None:
+        b = self.backend
+        if len(writes) > WRITE_CHUNK:
+            with b.transaction():
+                for start in range(0, len(writes), WRITE_CHUNK):
+                    self.put_writes(thread, ns, cid, writes[start : start + WRITE_CHUNK], replace)
+            return
+        params: list[Any] = []
+        for task, idx, path, channel, dt, d in writes:
+            params += (thread, ns, cid, task, idx, path, channel, dt, self._blob(d))
+        b.execute(self.sql.writes(len(writes), replace), params)
+
+    def get(
+        self, thread: str, ns: str, cid: str | None
+    ) -> tuple[GraphRow, builtins.list[GraphWrite]] | None:
+        if cid is None:
+            rows = self.backend.fetchall(self.sql.get_latest, {"t": thread, "ns": ns})
+        else:
+            rows = self.backend.fetchall(self.sql.get_one, {"t": thread, "ns": ns, "id": cid})
+        if not rows:
+            return None
+        writes = [
+            (r[8], r[9], r[10], bytes(r[11]), r[12], int(r[13])) for r in rows if r[8] is not None
+        ]
+        return _row(rows[0]), writes
+
+    def writes(self, thread: str, ns: str, cid: str) -> builtins.list[GraphWrite]:
+        rows = self.backend.fetchall(self.sql.writes_of, {"t": thread, "ns": ns, "id": cid})
+        return [(r[0], r[1], r[2], bytes(r[3]), r[4], int(r[5])) for r in rows]
+
+    def list(
+        self, thread: str | None, ns: str | None, cid: str | None, before: str | None,
+        limit: int | None,
+    ) -> builtins.list[GraphRow]:
+        p: dict[str, Any] = {}
+        for k, v in (("t", thread), ("ns", ns), ("id", cid), ("before", before)):
+            if v is not None:
+                p[k] = v
+        given = tuple(p)
+        if limit is not None:
+            p["n"] = limit
+        rows = self.backend.fetchall(self.sql.list(given, limit is not None), p)
+        return [_row(r) for r in rows]
+
+    def delete_thread(self, thread: str) -> None:
+        with self.backend.transaction():
+            self.backend.execute(self.sql.delete_thread_writes, {"t": thread})
+            self.backend.execute(self.sql.delete_thread_checkpoints, {"t": thread})
+
+    def delete_runs(self, run_ids: builtins.list[str]) -> None:
+        if not run_ids:
+            return
+        writes, checkpoints = self.sql.delete_runs(len(run_ids))
+        p = {f"r{i}": r for i, r in enumerate(run_ids)}
+        with self.backend.transaction():
+            self.backend.execute(writes, p)
+            self.backend.execute(checkpoints, p)
+
+    def copy_thread(self, source: str, target: str) -> None:
+        p = {"src": source, "dst": target}
+        with self.backend.transaction():
+            self.backend.execute(self.sql.delete_thread_writes, {"t": target})
+            self.backend.execute(self.sql.delete_thread_checkpoints, {"t": target})
+            self.backend.execute(self.sql.copy_checkpoints, p)
+            self.backend.execute(self.sql.copy_writes, p)
+
+    def prune(self, threads: builtins.list[str], keep_latest: bool) -> None:
+        b = self.backend
+        with b.transaction():
+            for thread in threads:
+                if not keep_latest:
+                    b.execute(self.sql.delete_thread_writes, {"t": thread})
+                    b.execute(self.sql.delete_thread_checkpoints, {"t": thread})
+                    continue
+                for ns, top in b.fetchall(self.sql.latest_per_ns, {"t": thread}):
+                    p = {"t": thread, "ns": ns, "top": top}
+                    b.execute(self.sql.prune_ns_writes, p)
+                    b.execute(self.sql.prune_ns_checkpoints, p)

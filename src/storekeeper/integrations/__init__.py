@@ -1,0 +1,1 @@
+"""Adapters that let other ecosystems keep their state in a storekeeper store."""

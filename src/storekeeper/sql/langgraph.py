@@ -1,0 +1,99 @@
+"""The LangGraph checkpointer's statements, rendered for one dialect.
+
+The statements are the named ones of ``queries/langgraph.sql`` (named
+parameters, bound from mappings); the multi-row write inserts are rendered
+positional once per row count, and ``list`` once per combination of filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from . import dialect_of
+from .dialect import Dialect, load_queries
+
+__all__ = ["LangGraphSQL", "langgraph_sql"]
+
+_Q = "langgraph"
+#: the optional filters of ``list``, in the order they are written
+_LIST_FILTERS = (
+    ("t", "thread_id = :t"),
+    ("ns", "checkpoint_ns = :ns"),
+    ("id", "checkpoint_id = :id"),
+    ("before", "checkpoint_id < :before"),
+)
+
+
+def _r(dialect: Dialect, name: str, **slots: str) -> str:
+    return load_queries(_Q).render(dialect, name, slots=slots)
+
+
+@dataclass(frozen=True)
+class LangGraphSQL:
+    dialect: Dialect
+    put: str
+    get_one: str
+    get_latest: str
+    writes_of: str
+    delete_thread_writes: str
+    delete_thread_checkpoints: str
+    copy_checkpoints: str
+    copy_writes: str
+    latest_per_ns: str
+    prune_ns_writes: str
+    prune_ns_checkpoints: str
+    _sized: dict[Any, str] = field(default_factory=dict, compare=False)
+
+    def writes(self, n: int, replace: bool) -> str:
+        """Insert *n* writes positionally (9 parameters each); *replace*: upsert."""
+        key = ("w", n, replace)
+        sql = self._sized.get(key)
+        if sql is None:
+            q = load_queries(_Q)
+            row = q.template("write_row", self.dialect.name)
+            sql = q.render(
+                self.dialect, "upsert_writes" if replace else "insert_writes",
+                positional=True, slots={"rows": ", ".join([row] * n)},
+            )
+            self._sized[key] = sql
+        return sql
+
+    def list(self, given: tuple[str, ...], limited: bool) -> str:
+        """Checkpoints matching the filters *given*, newest first (``:n`` of them if *limited*)."""
+        key = ("l", given, limited)
+        sql = self._sized.get(key)
+        if sql is None:
+            parts = [cond for k, cond in _LIST_FILTERS if k in given]
+            sql = self._sized[key] = _r(
+                self.dialect, "list",
+                where=("WHERE " + " AND ".join(parts)) if parts else "",
+                limit="LIMIT :n" if limited else "",
+            )
+        return sql
+
+    def delete_runs(self, n: int) -> tuple[str, str]:
+        """Delete the writes, then the checkpoints, of runs ``:r0`` … ``:r{n-1}``."""
+        key = ("r", n)
+        found = self._sized.get(key)
+        ids = ", ".join(f":r{i}" for i in range(n))
+        if found is None:
+            found = self._sized[key] = "\x00".join(
+                (_r(self.dialect, "delete_run_writes", ids=ids),
+                 _r(self.dialect, "delete_run_checkpoints", ids=ids))
+            )
+        writes, checkpoints = found.split("\x00")
+        return writes, checkpoints
+
+
+@cache
+def langgraph_sql(dialect: str) -> LangGraphSQL:
+    d = dialect_of(dialect)
+    names = [
+        "put", "get_one", "get_latest", "writes_of", "delete_thread_writes",
+        "delete_thread_checkpoints", "copy_checkpoints", "copy_writes", "latest_per_ns",
+        "prune_ns_writes", "prune_ns_checkpoints",
+    ]
+    rendered: dict[str, Any] = {n: _r(d, n) for n in names}
+    return LangGraphSQL(dialect=d, **rendered)

@@ -1,0 +1,137 @@
+"""The LangGraph checkpointer (storekeeper.integrations.langgraph).
+
+LangGraph's own conformance suite (``langgraph-checkpoint-conformance``, base
+and extended capabilities) runs against both savers on memory, SQLite,
+PostgreSQL and MySQL; a compiled ``StateGraph`` is interrupted and resumed
+from its checkpoint in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import operator
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from conftest import ALL_BACKENDS, url_for
+
+pytest.importorskip("langgraph.checkpoint.conformance")
+
+from langgraph.checkpoint.conformance import checkpointer_test, validate  # noqa: E402
+from langgraph.checkpoint.conformance.capabilities import Capability  # noqa: E402
+from langgraph.checkpoint.conformance.report import ProgressCallbacks  # noqa: E402
+
+from storekeeper import AsyncDataStore, DataStore  # noqa: E402
+from storekeeper.integrations.langgraph import (  # noqa: E402
+    AsyncStorekeeperSaver,
+    StorekeeperSaver,
+)
+
+CTX = mp.get_context("spawn")
+
+
+async def _conformance(make: Any, name: str) -> dict[str, Any]:
+    """Run LangGraph's suite; return what failed, by capability (with tracebacks)."""
+    registered = checkpointer_test(name=name)(make)
+    tracebacks: list[str] = []
+    progress = ProgressCallbacks(
+        on_test_result=lambda cap, test, ok, tb: None if ok else tracebacks.append(tb or test)
+    )
+    report = await validate(registered, progress=progress)
+    # every capability, base and extended, must be detected and pass
+    assert set(report.results) == {c.value for c in Capability}
+    failed = {
+        cap: result.failures or ["not detected"]
+        for cap, result in report.results.items()
+        if not (result.detected and result.passed)
+    }
+    if failed:
+        failed["tracebacks"] = tracebacks[:3]
+    return failed
+
+
+@pytest.mark.parametrize("kind", ALL_BACKENDS)
+def test_async_saver_passes_langgraph_conformance(kind: str, tmp_path: Any) -> None:
+    url = url_for(kind, tmp_path)
+
+    async def main() -> dict[str, Any]:
+        async with AsyncDataStore(url) as ds:
+
+            async def make() -> AsyncGenerator[AsyncStorekeeperSaver, None]:
+                yield AsyncStorekeeperSaver(ds)
+
+            return await _conformance(make, f"AsyncStorekeeperSaver[{kind}]")
+
+    assert asyncio.run(main()) == {}
+
+
+@pytest.mark.parametrize("kind", ALL_BACKENDS)
+def test_sync_saver_passes_langgraph_conformance(kind: str, tmp_path: Any) -> None:
+    url = url_for(kind, tmp_path)
+    with DataStore(url) as ds:
+
+        async def make() -> AsyncGenerator[StorekeeperSaver, None]:
+            yield StorekeeperSaver(ds)
+
+        assert asyncio.run(_conformance(make, f"StorekeeperSaver[{kind}]")) == {}
+
+
+# --- a graph interrupted in one process, resumed in another ------------------------------
+
+
+class State(TypedDict):
+    steps: Annotated[list[str], operator.add]
+
+
+def _graph(url: str) -> Any:
+    from langgraph.graph import END, START, StateGraph
+
+    builder = StateGraph(State)
+    builder.add_node("fetch", lambda s: {"steps": ["fetch"]})
+    builder.add_node("approve", lambda s: {"steps": ["approve"]})
+    builder.add_node("publish", lambda s: {"steps": ["publish"]})
+    builder.add_edge(START, "fetch")
+    builder.add_edge("fetch", "approve")
+    builder.add_edge("approve", "publish")
+    builder.add_edge("publish", END)
+    return builder.compile(checkpointer=StorekeeperSaver(url), interrupt_before=["approve"])
+
+
+def _first_half(url: str, thread: str, out: Any) -> None:
+    graph = _graph(url)
+    config = {"configurable": {"thread_id": thread}}
+    result = graph.invoke({"steps": ["start"]}, config)
+    out.put((result["steps"], list(graph.get_state(config).next)))
+
+
+def _second_half(url: str, thread: str, out: Any) -> None:
+    graph = _graph(url)
+    config = {"configurable": {"thread_id": thread}}
+    before = graph.get_state(config)
+    result = graph.invoke(None, config)
+    out.put((list(before.next), before.values["steps"], result["steps"]))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
+def test_an_interrupted_graph_resumes_in_a_new_process(kind: str, tmp_path: Any) -> None:
+    url = url_for(kind, tmp_path)
+    thread = f"t-{uuid.uuid4()}"
+    out = CTX.Queue()
+    for target in (_first_half, _second_half):
+        p = CTX.Process(target=target, args=(url, thread, out))
+        p.start()
+        p.join(120)
+        assert p.exitcode == 0
+    steps, waiting = out.get(timeout=10)
+    assert steps == ["start", "fetch"] and waiting == ["approve"]
+    waiting_then, steps_then, final = out.get(timeout=10)
+    assert waiting_then == ["approve"] and steps_then == ["start", "fetch"]
+    assert final == ["start", "fetch", "approve", "publish"]
+    with StorekeeperSaver(url) as saver:
+        history = list(saver.list({"configurable": {"thread_id": thread}}))
+        assert len(history) >= 4
+        saver.delete_thread(thread)
+        assert list(saver.list({"configurable": {"thread_id": thread}})) == []
