@@ -182,16 +182,16 @@ class CollectionSQL:
         has_null = any(v is None for v in values)
         parts: list[str] = []
         params: list[Any] = []
-        for rank, expr, vals, ph in (
-            (R_STR, fx.str, strs, d.str_ph()),
-            (R_NUM, fx.num, nums, d.num_ph()),
-            (R_BOOL, fx.num, sorted(set(bools)), d.num_ph()),
+        for rank, expr, vals in (
+            (R_STR, fx.str, strs),
+            (R_NUM, fx.num, nums),
+            (R_BOOL, fx.num, sorted(set(bools))),
         ):
             if vals:
-                marks = ", ".join([ph] * len(vals))
+                cond, vparams = d.in_values(expr, vals, rank != R_STR)
                 pin = f" AND {fx.num} = 0" if rank == R_STR else ""
-                parts.append(f"({fx.rank} = {rank}{pin} AND {expr} IN ({marks}))")
-                params.extend(vals)
+                parts.append(f"({fx.rank} = {rank}{pin} AND {cond})")
+                params.extend(vparams)
         if has_null:
             parts.append(f"{fx.rank} = {R_NULL}")
         if not parts:

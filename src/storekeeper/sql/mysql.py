@@ -127,7 +127,7 @@ class MySQLDialect(Dialect):
     )
 
     # -- statements of the backend itself --
-    version_probe = "SELECT VERSION()"
+    version_probe = "SELECT VERSION(), @@max_allowed_packet"
     get_lock = "SELECT GET_LOCK(%s, %s)"
     release_lock = "SELECT RELEASE_LOCK(%s)"
 
@@ -205,6 +205,8 @@ class MySQLDialect(Dialect):
 
     def __init__(self) -> None:
         self._server: ServerInfo | None = None
+        #: the server's max_allowed_packet in bytes (0 until the backend has asked)
+        self.max_packet = 0
         #: generated column name -> the dotted field it serves (for error messages)
         self._column_fields: dict[str, str] = {}
 

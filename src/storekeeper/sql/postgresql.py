@@ -122,6 +122,13 @@ class PostgreSQLDialect(Dialect):
         # digits (0.30000000000000004 would become 0.3); its text form is exact
         return "%s::text::numeric"
 
+    def in_values(self, expr: str, values: Sequence[Any], numeric: bool) -> tuple[str, list[Any]]:
+        # one array parameter whatever the count (the protocol caps parameters at 65,535);
+        # numbers travel as text so that none loses digits on its way to numeric
+        if numeric:
+            return f"{expr} = ANY(%s::text[]::numeric[])", [[_num_text(v) for v in values]]
+        return f"{expr} = ANY(%s::text[])", [list(values)]
+
     # -- JSON field access --
     def field(self, table: str, path: tuple[str, ...], indexed: bool) -> FieldExprs:
         x = _json(path)
@@ -229,3 +236,8 @@ class PostgreSQLDialect(Dialect):
             f"FROM (VALUES {values}) AS v(id, ev, data) "
             f"WHERE t.id = v.id AND (v.ev IS NULL OR t.version = v.ev)"
         )
+
+
+def _num_text(v: Any) -> str:
+    """The exact decimal text of a JSON number (``repr`` of a float round-trips)."""
+    return repr(float(v)) if isinstance(v, float) else str(int(v))
