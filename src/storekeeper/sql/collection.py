@@ -333,6 +333,49 @@ class CollectionSQL:
         where, params = self.where(conds)
         return f"SELECT COUNT(*) FROM {self.qt}{where}", params
 
+    def scan_search(
+        self,
+        terms: list[str],
+        paths: Sequence[tuple[str, ...]] | None,
+        conds: Sequence[Condition],
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[str, str, list[Any]]:
+        """``(select, count, params)`` of a search without a full-text index, best first.
+
+        A document matches when a string value of one of *paths* (every
+        string value of the document when None) contains a term, ignoring
+        case; it ranks by how many distinct terms it holds, then by id.
+        """
+        d = self.d
+        term_sqls: list[str] = []
+        params: list[Any] = []
+        for term in terms:
+            if paths is None:
+                cond, p = d.any_string_contains(casefold(term))
+            else:
+                ors: list[str] = []
+                p = []
+                for path in paths:
+                    fx = self.fx(path)
+                    sub, sp = d.str_op("icontains", fx.str, casefold(term))
+                    ors.append(f"({fx.rank} = {R_STR} AND {sub})")
+                    p += sp
+                cond = "(" + " OR ".join(ors) + ")"
+            term_sqls.append(f"(CASE WHEN {cond} THEN 1 ELSE 0 END)")
+            params += p
+        where, wp = self.where(conds)
+        params += wp
+        inner = f"SELECT id, data, {' + '.join(term_sqls)} AS sk_score FROM {self.qt}{where}"
+        sql = (
+            f"SELECT {d.select_data()} FROM ({inner}) sk_s WHERE sk_score > 0 "
+            "ORDER BY sk_score DESC, id ASC"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        return sql, f"SELECT COUNT(*) FROM ({inner}) sk_s WHERE sk_score > 0", params
+
     def search(
         self,
         terms: list[str],

@@ -257,6 +257,17 @@ class Dialect(ABC):
     @abstractmethod
     def array_contains(self, path: tuple[str, ...], value: Any) -> tuple[str, list[Any]]: ...
 
+    @abstractmethod
+    def any_string_contains(self, term: str) -> tuple[str, list[Any]]:
+        """Whether any string value of the row's document, at any depth, contains *term*.
+
+        The fields the store maintains (``id``, ``created_at``, ``updated_at``)
+        are left out: a search is about what the entity says.
+
+        *term* arrives lower-cased (:func:`~storekeeper.core.filters.casefold`);
+        the values are lower-cased the way ``icontains`` does it.
+        """
+
     def json_ph(self) -> str:
         """Positional placeholder of a JSON document parameter (sent as text)."""
         return self.render("{json:x}", positional=True)

@@ -309,6 +309,16 @@ class MySQLDialect(Dialect):
             return f"LOCATE(%s, LOWER({expr})) > 0", [value]
         return f"LEFT({expr}, CHAR_LENGTH(%s)) = %s", [value, value]
 
+    def any_string_contains(self, term: str) -> tuple[str, list[Any]]:
+        # JSON_SEARCH looks at string values only (never at keys); the document is
+        # lower-cased first, so the match ignores case like icontains does
+        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return (
+            "JSON_SEARCH(LOWER(JSON_REMOVE(data, '$.id', '$.created_at', '$.updated_at')), "
+            "'one', %s) IS NOT NULL",
+            [pattern],
+        )
+
     def array_contains(self, path: tuple[str, ...], value: Any) -> tuple[str, list[Any]]:
         v = f"JSON_EXTRACT(data, {_jpath(path)})"
         e = "sk_je.sk_v"

@@ -153,6 +153,16 @@ class PostgreSQLDialect(Dialect):
             return f"strpos(lower({expr} COLLATE {coll}), %s) > 0", [value]
         return f"starts_with({expr}, %s)", [value]
 
+    def any_string_contains(self, term: str) -> tuple[str, list[Any]]:
+        coll = self.quote(self.lower_collation)
+        return (
+            "EXISTS (SELECT 1 FROM jsonb_path_query(data - 'id' - 'created_at' - 'updated_at', "
+            "'strict $.**') AS sk_v(v) "
+            "WHERE jsonb_typeof(sk_v.v) = 'string' "
+            f"AND strpos(lower((sk_v.v #>> '{{}}') COLLATE {coll}), %s) > 0)",
+            [term],
+        )
+
     def array_contains(self, path: tuple[str, ...], value: Any) -> tuple[str, list[Any]]:
         # JSONB containment compares like JSON: 1 matches 1.0, never true or "1";
         # and an array never contains a scalar of a nested array

@@ -111,6 +111,14 @@ class SQLiteDialect(Dialect):
         # past the parameter limit: the list as one JSON parameter, read by json_each
         return f"{expr} IN (SELECT value FROM json_each(?))", [json.dumps(list(values))]
 
+    def any_string_contains(self, term: str) -> tuple[str, list[Any]]:
+        return (
+            "EXISTS (SELECT 1 FROM json_tree(data) AS sk_jt WHERE sk_jt.type = 'text' "
+            "AND NOT (sk_jt.path = '$' AND sk_jt.key IN ('id', 'created_at', 'updated_at')) "
+            "AND instr(sk_lower(sk_jt.value), ?) > 0)",
+            [term],
+        )
+
     def array_contains(self, path: tuple[str, ...], value: Any) -> tuple[str, list[Any]]:
         p = _jpath(path)
         if isinstance(value, bool):

@@ -219,9 +219,18 @@ class AsyncSQLQueue(AsyncQueue):
         return _dt.datetime.now(_UTC) + _dt.timedelta(seconds=seconds)
 
     # -- inspecting and repairing -----------------------------------------------------
-    async def _dead_letters(self, q: str | None, limit: int) -> list[Message]:
+    async def _dead_letters(self, q: str | None, limit: int, after: str | None) -> list[Message]:
         b = self.backend
-        if q is None:
+        if after is not None:
+            if self._uuid_ids and not is_uuid(after):
+                return []  # no message has that id
+            if q is None:
+                rows = await b.fetchall(self.sql.dead_all_after, {"n": limit, "after": after})
+            else:
+                rows = await b.fetchall(
+                    self.sql.dead_queue_after, {"q": q, "n": limit, "after": after}
+                )
+        elif q is None:
             rows = await b.fetchall(self.sql.dead_all, {"n": limit})
         else:
             rows = await b.fetchall(self.sql.dead_queue, {"q": q, "n": limit})
