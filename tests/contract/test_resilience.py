@@ -212,6 +212,9 @@ def test_sessions_carry_the_configured_application_name(res: Resilient) -> None:
     res.store.queue.length(res.qname())
     if res.kind == "mysql":
         assert res.session_ids()  # the store's connections, asked by their own id
+        # the connect attribute the server records (performance_schema shows it where on)
+        conns = [c for c in list(res.h.raw.backend._slots) if c is not None]
+        assert conns and all(c.raw._connect_attrs["program_name"] == res.app for c in conns)
         return
     assert res.kill() >= 1  # found by name: the name reached the server
 
@@ -607,3 +610,69 @@ def test_psycopg_pool_messages_go_to_logging_not_stderr() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "done"
     assert out.stderr == ""
+
+
+# --- in flight, at the backend: a read is sent again, a write is not -------------------------
+
+
+def test_a_read_cut_mid_flight_is_sent_again(sql_res: Resilient) -> None:
+    r = sql_res
+    r.store.ping()
+    marker = f"sk-marker-{uuid.uuid4().hex[:12]}"
+    slow = (
+        "SELECT pg_sleep(0.8), %s" if r.kind == "postgresql" else "SELECT SLEEP(0.8), %s"
+    )
+
+    def cut_the_reader() -> None:
+        time.sleep(0.3)
+        if r.kind == "postgresql":
+            kill_pg(r.app)
+            return
+        with _my_admin() as c, c.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM information_schema.processlist "
+                "WHERE info LIKE %s AND id <> CONNECTION_ID()",
+                (f"%{marker}%",),
+            )
+            kill_mysql({int(x[0]) for x in cur.fetchall()})
+
+    t = _in_background(cut_the_reader)
+    started = time.monotonic()
+    row = cast(Any, r.store.backend).fetchone(slow, (marker,))
+    elapsed = time.monotonic() - started
+    t.join(10)
+    assert not t.errors, t.errors  # type: ignore[attr-defined]
+    assert row is not None and row[-1] == marker
+    assert elapsed > 1.0  # it ran twice: cut once, then whole on a fresh connection
+
+
+def test_a_redis_write_cut_mid_flight_raises_once_and_is_not_sent_again(api: str) -> None:
+    r = Resilient("redis", api)
+    src, dst = f"{r.prefix}:src", f"{r.prefix}:dst"
+    client = raw_redis()
+    try:
+        r.store.cache.exists(f"{r.prefix}:k")  # connected
+        backend = r.store.cache.backend
+
+        def cut_then_feed() -> None:
+            time.sleep(0.4)
+            kill_redis(r.app)
+            time.sleep(0.2)
+            client.rpush(src, "one")
+
+        t = _in_background(cut_then_feed)
+        raised = 0
+        try:
+            # a write that waits on the server: moves an item once one comes
+            backend.execute("BLMOVE", src, dst, "LEFT", "RIGHT", 3)
+        except DatabaseConnectionError:
+            raised += 1
+        t.join(10)
+        assert raised == 1
+        time.sleep(0.2)
+        assert client.lrange(src, 0, -1) == [b"one"]  # not moved by a second send
+        assert client.llen(dst) == 0
+        assert r.store.ping() is True
+    finally:
+        client.close()
+        r.close()

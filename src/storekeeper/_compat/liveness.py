@@ -16,17 +16,20 @@ from typing import Any
 
 __all__ = ["fd_of", "idle_socket_dead"]
 
-_EVENTS = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | getattr(
-    select, "POLLRDHUP", 0
-)
+#: Linux tells a peer's close apart (POLLRDHUP) from bytes merely waiting, such as a
+#: TLS 1.3 session ticket nobody has read yet: ask only for the close there;
+#: elsewhere any readable byte on an idle connection counts
+_RDHUP = getattr(select, "POLLRDHUP", 0)
+_EVENTS = (_RDHUP or select.POLLIN | select.POLLPRI) | select.POLLERR | select.POLLHUP
 
 
 def idle_socket_dead(fd: int | None) -> bool:
-    """True when the socket *fd* of an idle connection is closed, failed or has data waiting.
+    """True when the socket *fd* of an idle connection was closed by its peer or failed.
 
-    An idle connection with bytes waiting holds a reply nobody asked for (the
-    server's goodbye): it cannot serve a caller either. A missing socket
-    (``None`` or a negative descriptor) is dead.
+    Where the system cannot tell a close apart from waiting bytes, an idle
+    connection with bytes waiting counts too: they are a reply nobody asked
+    for (the server's goodbye). A missing socket (``None`` or a negative
+    descriptor) is dead.
     """
     if fd is None or fd < 0:
         return True

@@ -356,6 +356,18 @@ class AsyncSQLBackend(ABC):
         conn = await self.acquire()
         try:
             await conn.begin()
+        except DatabaseConnectionError:
+            # the connection died before the transaction began: nothing of the
+            # caller's was sent, so begin once more on a fresh connection
+            await self.release(conn)
+            if not conn.broken:
+                raise
+            conn = await self.acquire()
+            try:
+                await conn.begin()
+            except BaseException:
+                await self.release(conn)
+                raise
         except BaseException:
             await self.release(conn)
             raise

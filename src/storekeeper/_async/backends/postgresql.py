@@ -425,6 +425,10 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
             conn = self._listeners.pop()
         except IndexError:
             conn = await self._connect_with_retry()
+        else:
+            if conn.dead():  # the server ended it while it sat unused
+                await conn.close()
+                conn = await self._connect_with_retry()
         assert isinstance(conn, AsyncPostgreSQLConnection)
         ok = False
         try:

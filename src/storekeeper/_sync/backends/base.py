@@ -358,6 +358,18 @@ class SQLBackend(ABC):
         conn = self.acquire()
         try:
             conn.begin()
+        except DatabaseConnectionError:
+            # the connection died before the transaction began: nothing of the
+            # caller's was sent, so begin once more on a fresh connection
+            self.release(conn)
+            if not conn.broken:
+                raise
+            conn = self.acquire()
+            try:
+                conn.begin()
+            except BaseException:
+                self.release(conn)
+                raise
         except BaseException:
             self.release(conn)
             raise

@@ -427,6 +427,10 @@ class PostgreSQLBackend(SQLBackend):
             conn = self._listeners.pop()
         except IndexError:
             conn = self._connect_with_retry()
+        else:
+            if conn.dead():  # the server ended it while it sat unused
+                conn.close()
+                conn = self._connect_with_retry()
         assert isinstance(conn, PostgreSQLConnection)
         ok = False
         try:

@@ -62,6 +62,8 @@ READ_ONLY_COMMANDS = frozenset(
      "ZSCORE", "SCARD", "SMEMBERS", "SISMEMBER", "TYPE", "SCAN", "SSCAN", "HSCAN", "ZSCAN",
      "STRLEN", "SCRIPT", "INFO", "DBSIZE", "TIME"}
 )
+#: the queue's Lua scripts that only read (lengths, stats, dead letters): sent again too
+READ_ONLY_SCRIPTS = frozenset({"counts", "dead"})
 #: times such a read is sent again
 _READ_RETRIES = 2
 
@@ -295,6 +297,10 @@ class RedisBackend:
         A connection idle for a while is checked before it is used again, and
         one that failed is closed, so no late reply can reach another command.
         """
+        return self._run(args, str(args[0]).upper() in READ_ONLY_COMMANDS)
+
+    def _run(self, args: Sequence[Any], repeatable: bool) -> Any:
+        """Run one command; a *repeatable* one whose connection dies in flight is sent again."""
         attempt = 0
         while True:
             conn = self._take()
@@ -317,7 +323,7 @@ class RedisBackend:
                 if (
                     not isinstance(err, DatabaseConnectionError)
                     or attempt >= _READ_RETRIES
-                    or str(args[0]).upper() not in READ_ONLY_COMMANDS
+                    or not repeatable
                 ):
                     raise err from None
                 attempt += 1
@@ -390,12 +396,14 @@ class RedisBackend:
 
     def eval(self, script: LuaScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run *script* by SHA, loading it first if the server does not know it."""
+        call = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        repeatable = script.name in READ_ONLY_SCRIPTS
         try:
-            return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._run(call, repeatable)
         except redis_errors.NoScriptError:
             pass  # a new server, or SCRIPT FLUSH
         self.execute("SCRIPT", "LOAD", script.text)
-        return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        return self._run(call, repeatable)
 
     def transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Run *commands* in one ``MULTI``/``EXEC``: none runs unless all reach the server."""

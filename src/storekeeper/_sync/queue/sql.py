@@ -140,6 +140,7 @@ class SQLQueue(Queue):
         b = self.backend
         attempt = 0
         while True:
+            committing = False
             try:
                 with b.transaction() as conn:
                     rows = conn.fetchall(self.sql.select_claim, {"q": q, "n": n})
@@ -149,7 +150,15 @@ class SQLQueue(Queue):
                     p["lease"] = lease
                     p["tok"] = receipt
                     conn.execute(self.sql.claim_ids(len(rows), lease is None), p)
+                    committing = True
                 break
+            except DatabaseConnectionError:
+                # the connection died before the claim was committed: the server rolled
+                # it back and nothing was taken, so take again on a fresh connection.
+                # A commit cut in flight may have gone through: that one is raised
+                if committing or b.in_transaction or attempt >= CLAIM_RETRIES:
+                    raise
+                attempt += 1
             except TransactionError:
                 # a deadlock between competing SKIP LOCKED consumers: InnoDB rolled
                 # this claim back, nobody holds its rows; inside a caller's

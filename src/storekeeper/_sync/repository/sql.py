@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Iterable, Sequence
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import orjson
 
+from ...core.bulk import collector_paused
 from ...core.entities import (
     EntityCodec,
     check_id,
@@ -250,25 +252,27 @@ class SQLRepository(Repository[T]):
         out: list[T] = []
         size = 0
         try:
-            with b.transaction():
-                # streamed: only ids are kept, so memory stays flat and the cyclic
-                # GC has no pile of live documents to scan
-                for entity in entities:
-                    eid, doc, data = prepare_create(codec, entity, now)
-                    if returning:
-                        out.append(decoded(codec, doc, data))
-                    if eid in seen:
-                        raise ValidationError(
-                            f"{self.collection}: bulk_create got the id {eid!r} twice"
-                        )
-                    seen.add(eid)
-                    rows.append((eid, 1, data.decode()))
-                    size += len(data)
-                    if len(rows) >= limit or size >= BULK_BYTES:
+            # streamed: with returning=False only ids are kept, so memory stays flat;
+            # the entities returned otherwise live on, without the cyclic collector
+            # rescanning them again and again (core.bulk)
+            with collector_paused() if returning else nullcontext():
+                with b.transaction():
+                    for entity in entities:
+                        eid, doc, data = prepare_create(codec, entity, now)
+                        if eid in seen:
+                            raise ValidationError(
+                                f"{self.collection}: bulk_create got the id {eid!r} twice"
+                            )
+                        seen.add(eid)
+                        if returning:
+                            out.append(decoded(codec, doc, data))
+                        rows.append((eid, 1, data.decode()))
+                        size += len(data)
+                        if len(rows) >= limit or size >= BULK_BYTES:
+                            b.insert_rows(self.sql, rows)
+                            rows, size = [], 0
+                    if rows:
                         b.insert_rows(self.sql, rows)
-                        rows, size = [], 0
-                if rows:
-                    b.insert_rows(self.sql, rows)
         except DuplicateError:
             raise DuplicateError(
                 f"{self.collection}: bulk_create hit an existing id; nothing was written"
