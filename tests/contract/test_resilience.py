@@ -676,3 +676,14 @@ def test_a_redis_write_cut_mid_flight_raises_once_and_is_not_sent_again(api: str
     finally:
         client.close()
         r.close()
+
+
+def test_application_name_is_set_from_a_config_mapping() -> None:
+    need("postgresql")
+    app = f"sk_t_{uuid.uuid4().hex[:12]}"
+    from storekeeper import DatabaseConfig
+
+    cfg = DatabaseConfig.from_dict({"url": SERVER_URLS["postgresql"], "application_name": app})
+    with DataStore(cfg) as ds:
+        row = sql_backend(ds).fetchone("SELECT current_setting('application_name')")
+        assert row == (app,)
