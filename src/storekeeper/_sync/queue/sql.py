@@ -129,7 +129,15 @@ class SQLQueue(Queue):
         if not self._one_statement:
             return self._claim_locked(q, n, lease, receipt)
         sql = self.sql.claim_pop if lease is None else self.sql.claim_lease
-        rows = self.backend.fetchall(sql, self._p(q=q, n=n, lease=lease, tok=receipt))
+        try:
+            rows = self.backend.fetchall(sql, self._p(q=q, n=n, lease=lease, tok=receipt))
+        except DatabaseConnectionError:
+            if lease is None or self.backend.in_transaction:
+                raise  # a pop cut in flight may have taken its message: the caller is told
+            # a leased claim cut in flight: if it went through, what it took comes back
+            # when its lease ends (at least once), so claim again on a fresh connection
+            receipt = new_id()
+            rows = self.backend.fetchall(sql, self._p(q=q, n=n, lease=lease, tok=receipt))
         if len(rows) > 1:
             rows.sort(key=lambda r: r[-1])
         return [message_from_row(r, q, receipt) for r in rows]
