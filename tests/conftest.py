@@ -171,13 +171,20 @@ class AsyncAsSync:
                 result = runner.run(result)
             elif inspect.isasyncgen(result):
                 return _drain(result, runner)
-            elif hasattr(result, "__aenter__"):
+            elif hasattr(result, "__aenter__") and not type(result).__name__.startswith("Async"):
                 return _AsyncCM(result, runner)
             if type(result).__name__.startswith("Async"):
                 return AsyncAsSync(result, runner)
             return result
 
         return call
+
+    def __enter__(self) -> Any:  # an async object that is an async context manager too
+        self._runner.run(self._obj.__aenter__())
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._runner.run(self._obj.__aexit__(*exc))
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):

@@ -86,9 +86,35 @@ class ValidationError(StorageError, ValueError):
 
 
 class DatabaseConnectionError(StorageError):
-    """The database could not be reached (after the configured retries)."""
+    """The database could not be reached, or the connection was lost.
+
+    ``transient`` is True when trying again later may succeed (a refused or
+    dropped connection, a server restarting, a write whose connection died
+    before its reply came). It is False when the store cannot connect as
+    configured (wrong password, unknown user or role, missing database, a
+    path SQLite cannot write, a file that is not a database): those fail at
+    once, without retries, and ``reason`` says which.
+
+    :ivar reason: a short machine-readable cause for a permanent failure
+        (``"authentication"``, ``"unknown_user"``, ``"unknown_database"``,
+        ``"access_denied"``, ``"unwritable_path"``, ``"not_a_database"``,
+        ``"bad_database_index"``), else None.
+    """
 
     transient = True
+    reason: str | None = None
+
+    def __init__(
+        self,
+        *args: object,
+        backend: str | None = None,
+        capability: str | None = None,
+        transient: bool | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(*args, backend=backend, capability=capability, transient=transient)
+        if reason is not None:
+            self.reason = reason
 
 
 class ConfigError(StorageError, ValueError):

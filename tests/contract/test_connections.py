@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-from conftest import sql_backend
 
 from storekeeper import DatabaseConnectionError, DataStore
 from storekeeper.sql.dialect import split_statements
@@ -66,38 +65,20 @@ def test_an_exhausted_pool_says_so(sql_sync: Any) -> None:
         assert repo.count() == 1
 
 
-def _kill_other_sessions(kind: str, url: str) -> None:
-    with DataStore(url) as admin:
-        backend = sql_backend(admin)
-        if kind == "postgresql":
-            backend.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND application_name <> 'psql'"
-            )
-        else:
-            me = backend.fetchone("SELECT CONNECTION_ID()")
-            rows = backend.fetchall(
-                "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> %s",
-                (me[0] if me else 0,),
-            )
-            for (pid,) in rows:
-                try:
-                    backend.execute(f"KILL {int(pid)}")
-                except Exception:  # noqa: BLE001 - the session may be gone already
-                    pass
-
-
 @pytest.mark.parametrize("kind", ["postgresql", "mysql"])
 def test_reads_survive_connections_the_server_dropped(kind: str, make_store: Any) -> None:
-    h = make_store(kind)
-    repo = h.repo(dict)
-    d = repo.create({"a": 1})
-    _kill_other_sessions(kind, h.url)
-    time.sleep(0.2)
-    assert repo.get(d["id"])["a"] == 1  # a dropped idle connection is replaced
-    repo.create({"a": 2})
-    assert repo.count() == 2
+    from test_resilience import Resilient
+
+    r = Resilient(kind, "sync")  # sessions named for this test: only they are cut
+    try:
+        repo = r.repo()
+        d = repo.create({"a": 1})
+        assert r.kill() >= 1
+        assert repo.get(d["id"])["a"] == 1  # a dropped idle connection is replaced
+        repo.create({"a": 2})
+        assert repo.count() == 2
+    finally:
+        r.close()
 
 
 def test_split_statements_handles_bodies() -> None:

@@ -161,7 +161,7 @@ def test_timeout_none_or_zero_does_not_wait(qk: Any) -> None:
 
 def test_data_round_trips_exactly(qk: Any) -> None:
     Q, q = qk.queue, qk.qname()
-    values = JSON_SAMPLES
+    values = [v for v in JSON_SAMPLES if v is not None]  # None is refused: see below
     Q.push_many(q, values)
     got = Q.receive_batch(q, len(values))
     assert len(got) == len(values)
@@ -516,9 +516,13 @@ def test_bad_timeouts_leases_delays_and_retries_are_refused(qk: Any) -> None:
     for bad in (-1, "x", 1.5, 1001, None, True):
         with pytest.raises(ValidationError):
             Q.push(q, 1, max_retries=bad)
-    for bad in (0, -1, 1001):
+    for bad in (0, -1, 1.5, True, "10"):
         with pytest.raises(ValidationError):
             Q.dead_letters(q, limit=bad)
+    with pytest.raises(ValidationError, match="None"):
+        Q.push(q, None)  # pop() returning None must mean "nothing came"
+    with pytest.raises(ValidationError, match="None"):
+        Q.push_many(q, [1, None])
     with pytest.raises(ValidationError):
         Q.length(q, "nonsense")
     with pytest.raises(ValidationError):
@@ -765,3 +769,37 @@ def test_an_unreachable_queue_url_fails_only_on_first_use(api: str, tmp_path: An
         h.close()
         if runner is not None:
             runner.close()
+
+
+def test_dead_letters_page_with_limit_and_after(qk: Any) -> None:
+    Q, q = qk.queue, qk.qname()
+    q2 = qk.qname()
+    n = 1205
+    Q.push_many(q, list(range(n)), max_retries=0)
+    Q.push(q2, "other", max_retries=0)
+    while True:
+        batch = Q.receive_batch(q, 1000)
+        if not batch:
+            break
+        for m in batch:
+            Q.nack(m, "boom")
+    Q.nack(Q.receive(q2), "boom")
+    # more than 1,000 in one page
+    assert [d.data for d in Q.dead_letters(q, limit=5000)] == list(range(n))
+    # pages of 500 with after=: every dead letter once, in push order
+    seen: list[Any] = []
+    page = Q.dead_letters(q, limit=500)
+    while page:
+        seen += [d.data for d in page]
+        page = Q.dead_letters(q, limit=500, after=page[-1])
+    assert seen == list(range(n))
+    # after= takes an id too; across queues the other queue's letter comes last
+    everywhere = Q.dead_letters(limit=n + 10)
+    mine = [d for d in everywhere if d.queue in (q, q2)]
+    assert [d.data for d in mine][-1] == "other"
+    first = Q.dead_letters(q, limit=2)
+    assert [d.data for d in Q.dead_letters(q, limit=2, after=first[-1].id)] == [2, 3]
+    # a page marker replayed meanwhile still marks its place; an unknown one ends the paging
+    Q.replay([first[0].id])
+    assert [d.data for d in Q.dead_letters(q, limit=2, after=first[0].id)] == [1, 2]
+    assert Q.dead_letters(q, limit=2, after="no-such-message") == []

@@ -12,10 +12,11 @@ import multiprocessing as mp
 import os
 import signal
 import time
+import uuid
 from typing import Any
 
 import pytest
-from conftest import SERVER_URLS, SQL_BACKENDS, sql_backend
+from conftest import SQL_BACKENDS, with_query
 
 from storekeeper import DatabaseConnectionError, DataStore, LeaseError
 
@@ -171,13 +172,11 @@ def _resilient_consumer(urls: Urls, q: str, stop: Any, progress: Any, out: Any) 
     out.put((events, conn_errors, problem))
 
 
-def _terminate_other_sessions(url: str) -> int:
-    with DataStore(url) as admin:
-        rows = sql_backend(admin).fetchall(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    return sum(1 for (ok,) in rows if ok)
+def _terminate_sessions_named(app: str) -> int:
+    """End the sessions of the consumer under test only (matched by its application_name)."""
+    from test_resilience import kill_pg
+
+    return kill_pg(app)
 
 
 def _stats_retrying(Q: Any, q: str) -> Any:
@@ -195,7 +194,10 @@ def test_a_consumer_survives_its_connections_being_cut(make_qk: Any) -> None:
     n = 2000
     ids = Q.push_many(q, range(n), max_retries=10)
     stop, progress, out = CTX.Event(), CTX.Value("i", 0), CTX.Queue()
-    p = CTX.Process(target=_resilient_consumer, args=(_urls(h), q, stop, progress, out))
+    # the consumer's sessions carry a name of their own: only they are cut
+    app = f"sk_t_{uuid.uuid4().hex[:12]}"
+    urls = (with_query(h.url, application_name=app), h.queue_url, h.cache_url)
+    p = CTX.Process(target=_resilient_consumer, args=(urls, q, stop, progress, out))
     p.start()
     killed: list[int] = []
     try:
@@ -204,7 +206,7 @@ def test_a_consumer_survives_its_connections_being_cut(make_qk: Any) -> None:
             while progress.value < mark and time.monotonic() < deadline and p.is_alive():
                 time.sleep(0.005)
             assert progress.value >= mark, f"the consumer stalled at {progress.value} acks"
-            killed.append(_terminate_other_sessions(SERVER_URLS["postgresql"]))
+            killed.append(_terminate_sessions_named(app))
         deadline = time.monotonic() + 60
         s = _stats_retrying(Q, q)
         while s.completed < n and time.monotonic() < deadline and p.is_alive():

@@ -267,8 +267,10 @@ def test_search_ranks_by_relevance(sk: Any) -> None:
     page = repo.search("document", pagination=Pagination(page=1, per_page=1))
     assert page.total == 2 and len(page.items) == 1 and page.has_next
     assert repo.search("   ") == []
+    # a field that is not declared is searched without the index (seed 001 names fields per call)
+    assert [d.id for d in repo.search("draft", fields=["status"])] == ["s1", "s2", "s3", "s4"]
     with pytest.raises(ValidationError):
-        repo.search("x", fields=["status"])
+        repo.search("x", fields=["no such!"])
 
 
 def test_search_follows_updates_and_deletes(sk: Any) -> None:
@@ -282,10 +284,21 @@ def test_search_follows_updates_and_deletes(sk: Any) -> None:
     assert repo.search("apple") == []
 
 
-def test_search_needs_declared_fields(sk: Any) -> None:
+def test_search_without_declared_fields_looks_at_every_string_field(sk: Any) -> None:
     repo = sk.repo(dict)
-    with pytest.raises(ValidationError, match="search_fields"):
-        repo.search("x")
+    repo.bulk_create([
+        {"id": "a", "title": "An Important note", "body": {"text": "a KEYWORD inside"}},
+        {"id": "b", "title": "important", "n": 7},
+        {"id": "c", "title": "other", "tags": ["keywords", "x"]},
+        {"id": "d", "title": "nothing here"},
+    ])
+    found = repo.search("important keyword")
+    assert [d["id"] for d in found] == ["a", "b", "c"]  # two terms first, then by id
+    page = repo.search("keyword", fields=["title", "body.text"], pagination=Pagination(page=1, per_page=1))
+    assert page.total == 1 and [d["id"] for d in page.items] == ["a"]
+    assert repo.search("   ") == []
+    with pytest.raises(ValidationError):
+        repo.search("x", fields=["bad field"])
 
 
 # --- bulk and iterate ------------------------------------------------------------
@@ -293,14 +306,22 @@ def test_search_needs_declared_fields(sk: Any) -> None:
 
 def test_bulk_create_update_delete(sk: Any) -> None:
     repo = sk.repo(dict, indexes=["n"])
-    assert repo.bulk_create({"n": i} for i in range(1234)) == 1234
+    made = repo.bulk_create({"n": i} for i in range(1234))
+    assert [m["n"] for m in made] == list(range(1234))  # the entities, in order
+    assert all(m["id"] and m["version"] == 1 and m["created_at"] for m in made)
     assert repo.count() == 1234
     created = repo.list(sort_by="n")
+    assert [c["id"] for c in created] == [m["id"] for m in made]
     assert all(c["version"] == 1 for c in created)
     assert created[0]["created_at"] == created[-1]["created_at"]  # one timestamp per call
     for c in created[:600]:
         c["n"] = -c["n"]
-    assert repo.bulk_update(created[:600]) == 600
+    updated = repo.bulk_update(created[:600])
+    assert len(updated) == 600 and all(u["version"] == 2 for u in updated)
+    assert [u["id"] for u in updated] == [c["id"] for c in created[:600]]
+    assert repo.bulk_create([{"n": 5000}, {"n": 5001}], returning=False) == 2
+    assert repo.bulk_update(repo.list(filters=[QueryFilter("n", "gte", 5000)]), returning=False) == 2
+    assert repo.bulk_delete([m["id"] for m in repo.list(filters=[QueryFilter("n", "gte", 5000)])]) == 2
     assert repo.count(filters=[QueryFilter("version", "eq", 2)]) == 600
     assert repo.count(filters=[QueryFilter("n", "lt", 0)]) == 599  # -0 == 0
     assert repo.bulk_delete([c["id"] for c in created[:100]] + ["missing"]) == 100

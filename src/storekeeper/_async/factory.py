@@ -16,7 +16,8 @@ __all__ = ["AsyncStorageFactory"]
 class AsyncStorageFactory:
     """Builds repositories without naming a store; each owns a store of its own.
 
-    Close it with ``repo.store.close()`` (or let the process end).
+    Close it with ``repo.close()``, or use it as a context manager
+    (``with StorageFactory.create_repository(…) as repo:``).
     """
 
     @staticmethod

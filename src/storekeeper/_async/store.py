@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast, overload
 
 from ..config import DatabaseConfig, load_environment_config
+from ..config.seed_kwargs import is_seed003_call, seed003_config
 from ..core.capabilities import Capability, implementation, offers, unsupported
 from ..core.entities import EntityCodec
 from ..errors import ConfigError, StorageError
@@ -33,6 +34,8 @@ DEFAULT_URL = "sqlite:///./data/storekeeper.db"
 def resolve_config(url: str | DatabaseConfig | None, overrides: dict[str, Any]) -> DatabaseConfig:
     if isinstance(url, DatabaseConfig):
         return url.with_overrides(**overrides) if overrides else url
+    if is_seed003_call(url, overrides):
+        return seed003_config(overrides)
     if url is None:
         url = os.environ.get("STOREKEEPER_URL") or DEFAULT_URL
     if not isinstance(url, str):
@@ -60,6 +63,10 @@ class AsyncDataStore:
         raises :class:`UnsupportedOperation` here rather than at first use.
         ``queue_url`` and ``cache_url`` are always checked here.
     :param overrides: :class:`DatabaseConfig` fields (``max_connections=…``).
+        With no *url*, seed 003's keywords ``host``, ``port``, ``db``,
+        ``password`` and ``pool_size`` open a Redis-backed queue and cache
+        (``DataStore(host="127.0.0.1", port=6379, db=0, pool_size=10)``),
+        connected at first use.
     """
 
     def __init__(

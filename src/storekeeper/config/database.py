@@ -514,6 +514,7 @@ class DatabaseConfig:
         sources: dict[str, str] = {}
         url: str | None = None
         url_key = ""
+        named: dict[str, str] = {}
 
         def assign(target: str, key: str, value: Any) -> None:
             if value is None or (isinstance(value, str) and value == ""):
@@ -552,6 +553,11 @@ class DatabaseConfig:
                             f"accepted: {', '.join(POOL_ALIASES)}"
                         )
                     assign(target, f"{key}.{pool_key}", pool_value)
+            elif key == "application_name":
+                # the name the store's sessions carry (PostgreSQL application_name, Redis
+                # CLIENT SETNAME, MySQL program_name), kept with the driver options
+                if value is not None and value != "":
+                    named[key] = str(value)
             elif key in field_names:
                 assign(key, key, value)
             elif key in DICT_ALIASES:
@@ -566,6 +572,8 @@ class DatabaseConfig:
         if url is not None:
             declared = values.pop("database_type", None)
             config = cls.from_url(url, **values)
+            if named:
+                config = config.with_overrides(options={**config.options, **named})
             if declared is not None and _parse_backend(declared) is not config.database_type:
                 raise ConfigError(
                     f"database configuration: {sources['database_type']!r} says "
@@ -573,6 +581,8 @@ class DatabaseConfig:
                     f"({config.redacted_url})"
                 )
             return config
+        if named:
+            values["options"] = {**dict(values.get("options") or {}), **named}
         if "database_type" not in values:
             raise ConfigError(
                 "database configuration: no database_type (or type/backend) and no "

@@ -54,11 +54,17 @@ def check_prefix(prefix: object) -> str | None:
 
 
 def check_ttl(ttl: object) -> float | None:
-    """None (no expiry) or 0 < ttl <= ten years, in seconds (or a timedelta)."""
-    if ttl is None:
+    """None (no expiry) or 0 < ttl <= ten years, in seconds (or a timedelta).
+
+    A falsy ttl (None, 0, 0.0, False, a zero timedelta) means no expiry, as
+    seed 003's ``if ttl: setex … else: set …`` has it.
+    """
+    if ttl is None or ttl is False:
         return None
     if isinstance(ttl, _dt.timedelta):
         ttl = ttl.total_seconds()
+    if isinstance(ttl, int | float) and not isinstance(ttl, bool) and ttl == 0:
+        return None
     if isinstance(ttl, bool) or not isinstance(ttl, int | float):
         raise ValidationError(f"ttl must be a number of seconds or None, got {ttl!r}")
     v = float(ttl)

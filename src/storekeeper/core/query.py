@@ -12,15 +12,26 @@ from .filters import (
     Condition,
     QueryFilter,
     SortOrder,
+    casefold,
     compile_filters,
+    get_path,
     typed_key,
     validate_path,
 )
 from .paging import Pagination, decode_cursor, sort_signature
 
-__all__ = ["ListQuery", "prepare_list", "prepare_search_fields", "tokenize_query", "word_tokens"]
+__all__ = [
+    "ListQuery",
+    "SearchPlan",
+    "plan_search",
+    "prepare_list",
+    "tokenize_query",
+    "word_tokens",
+]
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
+#: fields the store maintains, left out of a search of every string field
+_STORE_FIELDS = frozenset({"id", "created_at", "updated_at"})
 
 
 def tokenize_query(text: str) -> list[str]:
@@ -127,24 +138,62 @@ def _prepare_list(
     return ListQuery(tuple(conds), path, order, signature, pagination, limit, key)
 
 
-def prepare_search_fields(
-    fields: Sequence[str] | None, declared: Sequence[str], collection: str
-) -> list[str]:
-    if not declared:
-        raise ValidationError(
-            f"collection {collection!r} has no search_fields; declare them in repository()"
-        )
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """How a search runs: on the full-text index of declared fields, or by scanning.
+
+    ``indexed``: *fields* are declared ``search_fields`` (the database's
+    full-text index ranks). Otherwise a scan: a term matches a string value
+    of *paths* (every string value of the document when None) that contains
+    it, ignoring case; documents rank by how many distinct terms they hold.
+    """
+
+    indexed: bool
+    fields: list[str]
+    paths: list[tuple[str, ...]] | None
+
+
+def plan_search(fields: Sequence[str] | None, declared: Sequence[str]) -> SearchPlan:
+    """The plan for ``search(query, fields)`` on a collection declaring *declared*.
+
+    Seed 001 searches without declaring anything (``repo.search("important
+    keyword")``) and names fields per call (``fields=["title", "content"]``):
+    both work; only declared fields use the full-text index.
+    """
     if fields is None:
-        return list(declared)
+        if declared:
+            return SearchPlan(True, list(declared), None)
+        return SearchPlan(False, [], None)
     if isinstance(fields, str):
         fields = [fields]
-    out = []
-    for f in fields:
-        if f not in declared:
-            raise ValidationError(
-                f"{f!r} is not a search field of {collection!r} (declared: {', '.join(declared)})"
-            )
-        out.append(f)
+    if not isinstance(fields, Sequence):
+        raise ValidationError(f"fields must be a list of field names, got {fields!r}")
+    out = list(dict.fromkeys(fields))
+    paths = [validate_path(f) for f in out]
     if not out:
-        raise ValidationError("fields must name at least one search field")
-    return out
+        raise ValidationError("fields must name at least one field")
+    if declared and all(f in declared for f in out):
+        return SearchPlan(True, out, None)
+    return SearchPlan(False, out, paths)
+
+
+def scan_score(doc: Any, terms: Sequence[str], paths: Sequence[tuple[str, ...]] | None) -> int:
+    """How many of *terms* a scanned search finds in *doc* (the reference of every backend)."""
+    texts: list[str] = []
+    if paths is None:
+        # every string value but those of the fields the store maintains
+        stack = [v for k, v in doc.items() if k not in _STORE_FIELDS]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, str):
+                texts.append(casefold(v))
+            elif isinstance(v, dict):
+                stack.extend(v.values())
+            elif isinstance(v, list):
+                stack.extend(v)
+    else:
+        for path in paths:
+            v = get_path(doc, path)
+            if isinstance(v, str):
+                texts.append(casefold(v))
+    return sum(1 for t in terms if any(casefold(t) in x for x in texts))

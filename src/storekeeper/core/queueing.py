@@ -129,6 +129,12 @@ def check_status(status: object, *, allow_none: bool = False) -> str | None:
 
 def encode_message(data: Any, metadata: Mapping[str, Any] | None) -> tuple[str, str | None]:
     """The JSON text of a message's data and metadata, or :class:`SerializationError`."""
+    if data is None:
+        raise ValidationError(
+            "a message's data cannot be None: pop() returns None when nothing came, so a "
+            "None message could not be told apart from no message; send a value such as "
+            "{} or {'value': None}"
+        )
     if metadata is not None and not isinstance(metadata, Mapping):
         raise ValidationError(f"metadata must be a mapping or None, got {type(metadata).__name__}")
     body = dumps(data, "message data").decode()

@@ -345,8 +345,8 @@ def extend_argv(msg: Message, seconds: float) -> tuple[Any, ...]:
     return (msg.id, msg.receipt, max(1, round(seconds * 1000)))
 
 
-def dead_argv(root: str, q: str | None, limit: int) -> tuple[Any, ...]:
-    return (root, limit, q or "")
+def dead_argv(root: str, q: str | None, limit: int, after: str | None = None) -> tuple[Any, ...]:
+    return (root, limit, q or "", after or "")
 
 
 def replay_queue_argv(status: str) -> tuple[Any, ...]:

@@ -306,13 +306,22 @@ return {1, till}
 -- name: dead
 -- include: common
 
-local root, limit = ARGV[1], tonumber(ARGV[2])
+local root, limit, after = ARGV[1], tonumber(ARGV[2]), ARGV[4] or ''
 local queues
 if ARGV[3] ~= '' then queues = {ARGV[3]} else queues = redis.call('SMEMBERS', KEYS[1]) end
 local out = {}
 for _, q in ipairs(queues) do
   local base = root .. q .. ':'
-  for _, id in ipairs(redis.call('ZRANGE', base .. 'dead', 0, limit - 1)) do
+  local ids
+  if after ~= '' then
+    -- the page after message ARGV[4] of this queue, by push order (gone: nothing follows)
+    local s = redis.call('HGET', base .. 'msg:' .. after, 'seq')
+    if not s then return out end
+    ids = redis.call('ZRANGEBYSCORE', base .. 'dead', '(' .. s, '+inf', 'LIMIT', 0, limit)
+  else
+    ids = redis.call('ZRANGE', base .. 'dead', 0, limit - 1)
+  end
+  for _, id in ipairs(ids) do
     local r = row(base, id)
     r[#r + 1] = q
     out[#out + 1] = r

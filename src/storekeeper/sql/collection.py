@@ -182,16 +182,16 @@ class CollectionSQL:
         has_null = any(v is None for v in values)
         parts: list[str] = []
         params: list[Any] = []
-        for rank, expr, vals, ph in (
-            (R_STR, fx.str, strs, d.str_ph()),
-            (R_NUM, fx.num, nums, d.num_ph()),
-            (R_BOOL, fx.num, sorted(set(bools)), d.num_ph()),
+        for rank, expr, vals in (
+            (R_STR, fx.str, strs),
+            (R_NUM, fx.num, nums),
+            (R_BOOL, fx.num, sorted(set(bools))),
         ):
             if vals:
-                marks = ", ".join([ph] * len(vals))
+                cond, vparams = d.in_values(expr, vals, rank != R_STR)
                 pin = f" AND {fx.num} = 0" if rank == R_STR else ""
-                parts.append(f"({fx.rank} = {rank}{pin} AND {expr} IN ({marks}))")
-                params.extend(vals)
+                parts.append(f"({fx.rank} = {rank}{pin} AND {cond})")
+                params.extend(vparams)
         if has_null:
             parts.append(f"{fx.rank} = {R_NULL}")
         if not parts:
@@ -332,6 +332,49 @@ class CollectionSQL:
     def count(self, conds: Sequence[Condition]) -> tuple[str, list[Any]]:
         where, params = self.where(conds)
         return f"SELECT COUNT(*) FROM {self.qt}{where}", params
+
+    def scan_search(
+        self,
+        terms: list[str],
+        paths: Sequence[tuple[str, ...]] | None,
+        conds: Sequence[Condition],
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[str, str, list[Any]]:
+        """``(select, count, params)`` of a search without a full-text index, best first.
+
+        A document matches when a string value of one of *paths* (every
+        string value of the document when None) contains a term, ignoring
+        case; it ranks by how many distinct terms it holds, then by id.
+        """
+        d = self.d
+        term_sqls: list[str] = []
+        params: list[Any] = []
+        for term in terms:
+            if paths is None:
+                cond, p = d.any_string_contains(casefold(term))
+            else:
+                ors: list[str] = []
+                p = []
+                for path in paths:
+                    fx = self.fx(path)
+                    sub, sp = d.str_op("icontains", fx.str, casefold(term))
+                    ors.append(f"({fx.rank} = {R_STR} AND {sub})")
+                    p += sp
+                cond = "(" + " OR ".join(ors) + ")"
+            term_sqls.append(f"(CASE WHEN {cond} THEN 1 ELSE 0 END)")
+            params += p
+        where, wp = self.where(conds)
+        params += wp
+        inner = f"SELECT id, data, {' + '.join(term_sqls)} AS sk_score FROM {self.qt}{where}"
+        sql = (
+            f"SELECT {d.select_data()} FROM ({inner}) sk_s WHERE sk_score > 0 "
+            "ORDER BY sk_score DESC, id ASC"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        return sql, f"SELECT COUNT(*) FROM ({inner}) sk_s WHERE sk_score > 0", params
 
     def search(
         self,

@@ -46,6 +46,7 @@ __all__ = [
     "FieldExprs",
     "Queries",
     "load_queries",
+    "repeatable",
     "split_statements",
 ]
 
@@ -276,6 +277,17 @@ class Dialect(ABC):
     @abstractmethod
     def array_contains(self, path: tuple[str, ...], value: Any) -> tuple[str, list[Any]]: ...
 
+    @abstractmethod
+    def any_string_contains(self, term: str) -> tuple[str, list[Any]]:
+        """Whether any string value of the row's document, at any depth, contains *term*.
+
+        The fields the store maintains (``id``, ``created_at``, ``updated_at``)
+        are left out: a search is about what the entity says.
+
+        *term* arrives lower-cased (:func:`~storekeeper.core.filters.casefold`);
+        the values are lower-cased the way ``icontains`` does it.
+        """
+
     def json_ph(self) -> str:
         """Positional placeholder of a JSON document parameter (sent as text)."""
         return self.render("{json:x}", positional=True)
@@ -288,6 +300,16 @@ class Dialect(ABC):
 
     def bool_param(self, value: bool) -> Any:
         return 1 if value else 0
+
+    def in_values(self, expr: str, values: Sequence[Any], numeric: bool) -> tuple[str, list[Any]]:
+        """``expr IN (…)`` over *values* (all strings, or all numbers when *numeric*).
+
+        One placeholder per value here; dialects whose parameter count is
+        bounded bind the whole list as one parameter instead, so a filter of
+        any size is one statement.
+        """
+        ph = self.num_ph() if numeric else self.str_ph()
+        return f"{expr} IN ({', '.join([ph] * len(values))})", list(values)
 
     def select_data(self) -> str:
         return self.tok_text("data")
@@ -449,3 +471,29 @@ def split_statements(script: str) -> list[str]:
     if buf and "".join(buf).strip():
         out.append("\n".join(buf).strip().rstrip(";"))
     return out
+
+
+#: a statement that only reads: a plain SELECT (no locking clause, no function
+#: that writes or takes a lock), which gives the same answer when sent again
+_READ_RE = re.compile(r"^\s*(?:--[^\n]*\n\s*)*SELECT\b", re.IGNORECASE)
+_NOT_READ_RE = re.compile(
+    r"\bFOR\s+(?:UPDATE|SHARE|NO\s+KEY|KEY)\b|\bINTO\b|pg_notify|nextval|setval|GET_LOCK"
+    r"|RELEASE_LOCK|pg_advisory|pg_terminate|set_config|\bLOCK\b",
+    re.IGNORECASE,
+)
+_repeatable: dict[str, bool] = {}
+
+
+def repeatable(sql: str) -> bool:
+    """Whether *sql* only reads, so running it again on a new connection is harmless.
+
+    A read whose connection died before its answer came is sent again on a
+    fresh connection; anything else (a write, a claim with ``RETURNING``, a
+    lock) may have taken effect and is not.
+    """
+    hit = _repeatable.get(sql)
+    if hit is None:
+        hit = bool(_READ_RE.match(sql)) and not _NOT_READ_RE.search(sql)
+        if len(_repeatable) < 4096:
+            _repeatable[sql] = hit
+    return hit

@@ -130,7 +130,7 @@ class MySQLDialect(Dialect):
     )
 
     # -- statements of the backend itself --
-    version_probe = "SELECT VERSION()"
+    version_probe = "SELECT VERSION(), @@max_allowed_packet"
     get_lock = "SELECT GET_LOCK(%s, %s)"
     release_lock = "SELECT RELEASE_LOCK(%s)"
 
@@ -223,6 +223,8 @@ class MySQLDialect(Dialect):
 
     def __init__(self) -> None:
         self._server: ServerInfo | None = None
+        #: the server's max_allowed_packet in bytes (0 until the backend has asked)
+        self.max_packet = 0
         #: generated column name -> the dotted field it serves (for error messages)
         self._column_fields: dict[str, str] = {}
 
@@ -324,6 +326,16 @@ class MySQLDialect(Dialect):
             # value is lower-cased already (core.filters.casefold)
             return f"LOCATE(%s, LOWER({expr})) > 0", [value]
         return f"LEFT({expr}, CHAR_LENGTH(%s)) = %s", [value, value]
+
+    def any_string_contains(self, term: str) -> tuple[str, list[Any]]:
+        # JSON_SEARCH looks at string values only (never at keys); the document is
+        # lower-cased first, so the match ignores case like icontains does
+        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return (
+            "JSON_SEARCH(LOWER(JSON_REMOVE(data, '$.id', '$.created_at', '$.updated_at')), "
+            "'one', %s) IS NOT NULL",
+            [pattern],
+        )
 
     def array_contains(self, path: tuple[str, ...], value: Any) -> tuple[str, list[Any]]:
         v = f"JSON_EXTRACT(data, {_jpath(path)})"

@@ -125,6 +125,13 @@ class PostgreSQLDialect(Dialect):
         # digits (0.30000000000000004 would become 0.3); its text form is exact
         return "%s::text::numeric"
 
+    def in_values(self, expr: str, values: Sequence[Any], numeric: bool) -> tuple[str, list[Any]]:
+        # one array parameter whatever the count (the protocol caps parameters at 65,535);
+        # numbers travel as text so that none loses digits on its way to numeric
+        if numeric:
+            return f"{expr} = ANY(%s::text[]::numeric[])", [[_num_text(v) for v in values]]
+        return f"{expr} = ANY(%s::text[])", [list(values)]
+
     # -- JSON field access --
     def field(self, table: str, path: tuple[str, ...], indexed: bool) -> FieldExprs:
         x = _json(path)
@@ -148,6 +155,16 @@ class PostgreSQLDialect(Dialect):
             coll = self.quote(self.lower_collation)
             return f"strpos(lower({expr} COLLATE {coll}), %s) > 0", [value]
         return f"starts_with({expr}, %s)", [value]
+
+    def any_string_contains(self, term: str) -> tuple[str, list[Any]]:
+        coll = self.quote(self.lower_collation)
+        return (
+            "EXISTS (SELECT 1 FROM jsonb_path_query(data - 'id' - 'created_at' - 'updated_at', "
+            "'strict $.**') AS sk_v(v) "
+            "WHERE jsonb_typeof(sk_v.v) = 'string' "
+            f"AND strpos(lower((sk_v.v #>> '{{}}') COLLATE {coll}), %s) > 0)",
+            [term],
+        )
 
     def array_contains(self, path: tuple[str, ...], value: Any) -> tuple[str, list[Any]]:
         # JSONB containment compares like JSON: 1 matches 1.0, never true or "1";
@@ -232,3 +249,8 @@ class PostgreSQLDialect(Dialect):
             f"FROM (VALUES {values}) AS v(id, ev, data) "
             f"WHERE t.id = v.id AND (v.ev IS NULL OR t.version = v.ev)"
         )
+
+
+def _num_text(v: Any) -> str:
+    """The exact decimal text of a JSON number (``repr`` of a float round-trips)."""
+    return repr(float(v)) if isinstance(v, float) else str(int(v))

@@ -45,6 +45,8 @@ class QueueSQL:
     next_due: str
     dead_all: str
     dead_queue: str
+    dead_all_after: str
+    dead_queue_after: str
     replay_queue: str
     purge_all: str
     purge_status: str
@@ -110,6 +112,8 @@ def queue_sql(dialect: str) -> QueueSQL:
         next_due=r("next_due"),
         dead_all=r("dead_all"),
         dead_queue=r("dead_queue"),
+        dead_all_after=r("dead_all_after"),
+        dead_queue_after=r("dead_queue_after"),
         replay_queue=r("replay_queue"),
         purge_all=r("purge_all"),
         purge_status=r("purge_status"),

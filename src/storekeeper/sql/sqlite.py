@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,10 @@ PRAGMAS: dict[str, str] = {
 def _jpath(path: tuple[str, ...]) -> str:
     # path parts are validated identifiers: safe inside a string literal
     return "'$." + ".".join(path) + "'"
+
+
+#: the longest IN list written with one parameter per value (longer: one JSON parameter)
+_IN_LIST_MAX = 500
 
 
 class SQLiteDialect(Dialect):
@@ -113,6 +118,20 @@ class SQLiteDialect(Dialect):
             # sk_lower is Python's str.lower, registered on every connection
             return f"instr(sk_lower({expr}), ?) > 0", [value]
         return f"substr({expr}, 1, ?) = ?", [len(value), value]
+
+    def in_values(self, expr: str, values: Sequence[Any], numeric: bool) -> tuple[str, list[Any]]:
+        if len(values) <= _IN_LIST_MAX:
+            return super().in_values(expr, values, numeric)
+        # past the parameter limit: the list as one JSON parameter, read by json_each
+        return f"{expr} IN (SELECT value FROM json_each(?))", [json.dumps(list(values))]
+
+    def any_string_contains(self, term: str) -> tuple[str, list[Any]]:
+        return (
+            "EXISTS (SELECT 1 FROM json_tree(data) AS sk_jt WHERE sk_jt.type = 'text' "
+            "AND NOT (sk_jt.path = '$' AND sk_jt.key IN ('id', 'created_at', 'updated_at')) "
+            "AND instr(sk_lower(sk_jt.value), ?) > 0)",
+            [term],
+        )
 
     def array_contains(self, path: tuple[str, ...], value: Any) -> tuple[str, list[Any]]:
         p = _jpath(path)

@@ -27,7 +27,7 @@ from ...errors import (
     UnsupportedOperation,
 )
 from ...sql.collection import CollectionSQL
-from ...sql.dialect import Dialect
+from ...sql.dialect import Dialect, repeatable
 
 __all__ = ["AsyncListener", "AsyncSQLBackend", "AsyncSQLConnection", "Params"]
 
@@ -35,6 +35,9 @@ __all__ = ["AsyncListener", "AsyncSQLBackend", "AsyncSQLConnection", "Params"]
 Params = Sequence[Any] | Mapping[str, Any]
 
 logger = logging.getLogger("storekeeper")
+
+#: times a read whose connection died mid-flight is sent again, each on a fresh connection
+READ_RETRIES = 2
 
 
 class AsyncSQLConnection(ABC):
@@ -78,6 +81,16 @@ class AsyncSQLConnection(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Close the driver connection, ignoring errors."""
+
+    def dead(self) -> bool:
+        """True when this idle connection can no longer serve (checked without a round trip).
+
+        Networked drivers look at their socket (see
+        :mod:`storekeeper._compat.liveness`): the server closed it, or sent
+        something unasked (its goodbye). Such a connection is replaced before
+        a statement is sent on it.
+        """
+        return False
 
 
 class AsyncListener(Protocol):
@@ -150,6 +163,14 @@ class AsyncSQLBackend(ABC):
             try:
                 return await self._connect()
             except DatabaseConnectionError as exc:
+                if not exc.transient:
+                    # wrong password, unknown role, missing database …: retrying cannot help
+                    raise DatabaseConnectionError(
+                        f"cannot connect to {self.name} at {cfg.redacted_url}: {exc}",
+                        backend=self.name,
+                        transient=False,
+                        reason=exc.reason,
+                    ) from None
                 if attempt >= cfg.max_retries:
                     raise DatabaseConnectionError(
                         f"cannot connect to {self.name} at {cfg.redacted_url} after "
@@ -194,6 +215,11 @@ class AsyncSQLBackend(ABC):
         except IndexError:
             conn = await self._wait_for_slot()
         try:
+            if conn is not None and (conn.broken or conn.dead()):
+                # the server ended this idle session: replace it before the caller's
+                # statement goes out on it, so the caller never sees it
+                await conn.close()
+                conn = None
             if conn is not None:
                 conn = await self._reuse(conn)
             if conn is None:
@@ -276,21 +302,20 @@ class AsyncSQLBackend(ABC):
             txn = self._txn.get()
             if txn is not None:
                 return await getattr(txn.conn, op)(sql, params)
-            conn = await self.acquire()
-            try:
-                return await getattr(conn, op)(sql, params)
-            except DatabaseConnectionError:
-                if op == "execute" or not conn.broken:
-                    raise
-                # a connection the server dropped while idle: a read is safe to repeat
-                # once (a write is not: its reply may be what got lost)
-            finally:
-                await self.release(conn)
-            conn = await self.acquire()
-            try:
-                return await getattr(conn, op)(sql, params)
-            finally:
-                await self.release(conn)
+            attempt = 0
+            while True:
+                conn = await self.acquire()
+                try:
+                    return await getattr(conn, op)(sql, params)
+                except DatabaseConnectionError:
+                    # the connection died with the statement in flight: a read is sent
+                    # again on a fresh connection; a write is not, as it may have
+                    # been applied and only its reply lost
+                    if not conn.broken or attempt >= READ_RETRIES or not repeatable(sql):
+                        raise
+                finally:
+                    await self.release(conn)
+                attempt += 1
         except StorageError as exc:
             if exc.backend is None:
                 exc.backend = self.name
@@ -336,6 +361,18 @@ class AsyncSQLBackend(ABC):
         conn = await self.acquire()
         try:
             await conn.begin()
+        except DatabaseConnectionError:
+            # the connection died before the transaction began: nothing of the
+            # caller's was sent, so begin once more on a fresh connection
+            await self.release(conn)
+            if not conn.broken:
+                raise
+            conn = await self.acquire()
+            try:
+                await conn.begin()
+            except BaseException:
+                await self.release(conn)
+                raise
         except BaseException:
             await self.release(conn)
             raise

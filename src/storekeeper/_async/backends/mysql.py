@@ -32,6 +32,7 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from ..._compat import rt_async as rt
+from ..._compat.liveness import fd_of, idle_socket_dead
 from ...config import DatabaseConfig
 from ...errors import (
     DatabaseConnectionError,
@@ -55,6 +56,23 @@ _CONNECTION_CODES = frozenset(
      1161, 1184, 1927, 2002, 2003, 2004, 2005, 2006, 2011, 2012, 2013, 2014, 2026, 2045,
      2047, 2048, 2055, 4031}
 )
+#: the statement was larger than the server's max_allowed_packet (it drops the connection)
+_PACKET_TOO_LARGE = 1153
+#: a CHECK constraint failed: the store's only ones are JSON_VALID on JSON columns
+_CHECK_FAILED = 4025
+#: the deepest JSON MariaDB's JSON_VALID accepts (MySQL 8 takes 100 levels)
+MARIADB_JSON_DEPTH = 31
+#: refused at connect time for good: wrong password (1045, 1698), no access to the
+#: database (1044), unknown database (1049), an authentication method the client lacks (1251)
+_PERMANENT_CONNECT = {
+    1045: "authentication",
+    1698: "authentication",
+    1251: "authentication",
+    1044: "access_denied",
+    1049: "unknown_database",
+}
+#: the session name the server records (connection attribute ``program_name``)
+DEFAULT_APPLICATION_NAME = "storekeeper"
 _DEADLOCK = 1213
 _LOCK_WAIT_TIMEOUT = 1205
 _DATA_TOO_LONG = 1406
@@ -93,6 +111,22 @@ def _message(exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__)
 
 
+def _oversized(sql: str, params: Any, limit: int) -> bool:
+    """Whether *sql* with *params* clearly exceeds *limit* bytes (asked only after a failure)."""
+    if not limit:
+        return False
+    size = len(sql)
+    values = params.values() if isinstance(params, dict) else params or ()
+    stack = list(values)
+    while stack and size <= limit:
+        v = stack.pop()
+        if isinstance(v, str | bytes):
+            size += len(v)
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+    return size > limit
+
+
 class AsyncMySQLConnection(AsyncSQLConnection):
     __slots__ = ("_cur", "_dialect", "_in_txn", "_aborted", "last_used")
 
@@ -108,11 +142,31 @@ class AsyncMySQLConnection(AsyncSQLConnection):
         self._aborted = False
         self.last_used = time.monotonic()
 
-    def _map(self, exc: BaseException) -> StorageError:
+    def _map(self, exc: BaseException, sql: str = "", params: Any = ()) -> StorageError:
         code = _code(exc)
         msg = _message(exc)
+        if code != _PACKET_TOO_LARGE and (
+            code in _CONNECTION_CODES or isinstance(exc, pymysql.InterfaceError | OSError)
+        ) and _oversized(sql, params, self._dialect.max_packet):
+            # the server cut the connection while a statement over its limit was on its way
+            code = _PACKET_TOO_LARGE
         if code in _DUPLICATE:
             return DuplicateError(f"duplicate key on mysql: {msg}")
+        if code == _PACKET_TOO_LARGE:
+            # the server has closed this connection; the pool replaces it
+            self.broken = True
+            limit = self._dialect.max_packet
+            size = f" ({limit} bytes)" if limit else ""
+            return ValidationError(
+                f"the value is too large for mysql: one statement may carry at most the "
+                f"server's max_allowed_packet{size}; store less per entity or message, "
+                f"or raise max_allowed_packet on the server: {msg}"
+            )
+        if code == _CHECK_FAILED and self._dialect._server is not None and self._dialect.is_mariadb:
+            return ValidationError(
+                f"mariadb refused a JSON document nested more than {MARIADB_JSON_DEPTH} levels "
+                f"deep (the limit of its JSON_VALID check); flatten it: {msg}"
+            )
         if code in _CONNECTION_CODES or isinstance(exc, pymysql.InterfaceError | OSError):
             self.broken = True
             return DatabaseConnectionError(f"mysql connection lost: {msg}")
@@ -169,7 +223,7 @@ class AsyncMySQLConnection(AsyncSQLConnection):
         try:
             n = await self._cur.execute(sql, params or None)
         except (pymysql.MySQLError, OSError) as exc:
-            raise self._map(exc) from exc
+            raise self._map(exc, sql, params) from exc
         except BaseException:
             self.broken = True  # cancelled or interrupted mid-protocol
             raise
@@ -181,7 +235,7 @@ class AsyncMySQLConnection(AsyncSQLConnection):
         try:
             n = await self._cur.executemany(sql, rows)
         except (pymysql.MySQLError, OSError) as exc:
-            raise self._map(exc) from exc
+            raise self._map(exc, sql, rows) from exc
         except BaseException:
             self.broken = True
             raise
@@ -193,7 +247,7 @@ class AsyncMySQLConnection(AsyncSQLConnection):
             await self._cur.execute(sql, params or None)
             row: tuple[Any, ...] | None = await self._cur.fetchone()
         except (pymysql.MySQLError, OSError) as exc:
-            raise self._map(exc) from exc
+            raise self._map(exc, sql, params) from exc
         except BaseException:
             self.broken = True
             raise
@@ -205,7 +259,7 @@ class AsyncMySQLConnection(AsyncSQLConnection):
             await self._cur.execute(sql, params or None)
             rows = await self._cur.fetchall()
         except (pymysql.MySQLError, OSError) as exc:
-            raise self._map(exc) from exc
+            raise self._map(exc, sql, params) from exc
         except BaseException:
             self.broken = True
             raise
@@ -216,6 +270,9 @@ class AsyncMySQLConnection(AsyncSQLConnection):
             await self.raw.ping(reconnect=False)
         except (pymysql.MySQLError, OSError) as exc:
             raise self._map(exc) from exc
+
+    def dead(self) -> bool:
+        return idle_socket_dead(fd_of(self.raw._writer))  # sync: return idle_socket_dead(fd_of(self.raw._sock))
 
     async def close(self) -> None:
         was_broken, self.broken = self.broken, True
@@ -280,10 +337,16 @@ class AsyncMySQLBackend(AsyncSQLBackend):
                 client_flag=CLIENT.FOUND_ROWS,
                 connect_timeout=cfg.connection_timeout if cfg.connection_timeout > 0 else None,
                 ssl=self._ssl,
+                program_name=cfg.options.get("application_name", DEFAULT_APPLICATION_NAME),
                 cursorclass=_QuietCursor,  # sync: cursorclass=pymysql.cursors.Cursor,
             )
         except (pymysql.MySQLError, OSError, TimeoutError) as exc:
             # the caller (_connect_with_retry) names the backend and the redacted URL
+            reason = _PERMANENT_CONNECT.get(_code(exc))
+            if reason is not None:
+                raise DatabaseConnectionError(
+                    _message(exc), transient=False, reason=reason
+                ) from None
             raise DatabaseConnectionError(_message(exc)) from None
         cur = await raw.cursor()  # sync: cur = raw.cursor()
         conn = AsyncMySQLConnection(raw, cur, self.dialect)
@@ -303,6 +366,7 @@ class AsyncMySQLBackend(AsyncSQLBackend):
         finally:
             await self.release(conn)
         self.dialect.configure(str(row[0]) if row else "")
+        self.dialect.max_packet = int(row[1]) if row and row[1] else 0
 
     # -- pool: ping connections that sat idle long enough for the server to drop them --
     async def _reuse(self, conn: AsyncSQLConnection) -> AsyncSQLConnection | None:

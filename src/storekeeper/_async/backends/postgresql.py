@@ -15,7 +15,9 @@ at once apply each step exactly once.
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +27,7 @@ from psycopg import AsyncConnection, errors
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
+from ..._compat.liveness import idle_socket_dead
 from ...config import DatabaseConfig
 from ...errors import (
     ConfigError,
@@ -43,6 +46,35 @@ __all__ = ["AsyncPostgreSQLBackend", "AsyncPostgreSQLListener"]
 #: SQLSTATE classes that mean the session is gone: connection exception (08),
 #: operator intervention (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect)
 _LOST_PREFIXES = ("08", "57P")
+
+#: the server's words for a connection refused for good, -> DatabaseConnectionError.reason
+#: (libpq reports no SQLSTATE for a failed connection attempt, only its message)
+_PERMANENT_CONNECT = (
+    (re.compile(r"password authentication failed|no password supplied|authentication failed"),
+     "authentication"),
+    (re.compile(r'role "[^"]*" does not exist'), "unknown_user"),
+    (re.compile(r'database "[^"]*" does not exist'), "unknown_database"),
+    (re.compile(r"no pg_hba\.conf entry|permission denied for database|not permitted to log in"),
+     "access_denied"),
+)
+
+#: the session name operators see in pg_stat_activity unless the URL sets one
+DEFAULT_APPLICATION_NAME = "storekeeper"
+
+# psycopg_pool reports the connections it discards as warnings of its own logger;
+# with no handler configured anywhere, Python would print them on stderr. They
+# stay records of that logger (an application's handlers still get them).
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+
+def _connect_failure(exc: psycopg.Error, scrub: Scrubber) -> DatabaseConnectionError:
+    """The error for a failed connection attempt: permanent when retrying cannot help."""
+    msg = scrub(str(exc).strip())
+    for pattern, reason in _PERMANENT_CONNECT:
+        if pattern.search(msg):
+            return DatabaseConnectionError(msg, transient=False, reason=reason)
+    return DatabaseConnectionError(msg)
+
 
 #: how long DDL run beside a caller's transaction waits for a table lock before
 #: it is run inside that transaction instead (see ensure)
@@ -135,6 +167,16 @@ class AsyncPostgreSQLConnection(AsyncSQLConnection):
         except psycopg.Error:
             pass
 
+    def dead(self) -> bool:
+        raw = self.raw
+        if raw.closed:
+            return True
+        try:
+            fd = raw.pgconn.socket
+        except psycopg.Error:
+            return True
+        return idle_socket_dead(fd)
+
 
 class AsyncPostgreSQLListener:
     """The waiting side of a listening connection."""
@@ -177,6 +219,7 @@ def _conninfo(cfg: DatabaseConfig) -> str:
     user_options = extra.pop("options", None)
     if user_options:
         settings.append(user_options)
+    extra.setdefault("application_name", DEFAULT_APPLICATION_NAME)
     params: dict[str, Any] = {
         "host": cfg.host,
         "port": cfg.port,
@@ -216,7 +259,7 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
         try:
             raw = await AsyncConnection.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
-            raise DatabaseConnectionError(self._scrub(str(exc).strip())) from None
+            raise _connect_failure(exc, self._scrub) from None
         return AsyncPostgreSQLConnection(raw, self._scrub)
 
     async def _after_open(self) -> None:
@@ -328,6 +371,17 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
         if pool is None:
             raise StorageError(f"the {self.name} store is not open")
         try:
+            # a session the server ended while it sat in the pool is handed back
+            # (the pool discards a closed connection and opens a new one) and
+            # another taken, before the caller's statement is sent on it
+            for _ in range(self.config.max_connections + 1):
+                raw = await pool.getconn()
+                conn = AsyncPostgreSQLConnection.of(raw, self._scrub)
+                if not conn.dead():
+                    return conn
+                conn.broken = True
+                await conn.close()
+                await pool.putconn(raw)
             raw = await pool.getconn()
         except PoolTimeout:
             raise DatabaseConnectionError(
@@ -371,6 +425,10 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
             conn = self._listeners.pop()
         except IndexError:
             conn = await self._connect_with_retry()
+        else:
+            if conn.dead():  # the server ended it while it sat unused
+                await conn.close()
+                conn = await self._connect_with_retry()
         assert isinstance(conn, AsyncPostgreSQLConnection)
         ok = False
         try:

@@ -53,6 +53,13 @@ def _map(exc: sqlite3.Error) -> StorageError:
     return StorageError(f"sqlite: {exc}")
 
 
+def _not_a_database(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == sqlite3.SQLITE_NOTADB)
+    return "not a database" in str(exc)
+
+
 class AsyncSQLiteConnection(AsyncSQLConnection):
     __slots__ = ("_deadline_s",)
 
@@ -171,11 +178,37 @@ class AsyncSQLiteBackend(AsyncSQLBackend):
                 uri=self._memory,
             )
         except (sqlite3.Error, OSError) as exc:
-            raise DatabaseConnectionError(f"cannot open sqlite database {self._path!r}: {exc}") from None
+            # a folder that cannot be made or a file that cannot be opened stays so:
+            # not retried (see DatabaseConnectionError.transient)
+            raise DatabaseConnectionError(
+                f"cannot open sqlite database {self._path!r}: the path is not writable "
+                f"or its folder cannot be created ({exc})",
+                transient=False,
+                reason="unwritable_path",
+            ) from None
         conn = AsyncSQLiteConnection(raw, self.config.statement_timeout / 1000.0)
         raw.create_function("sk_lower", 1, casefold, deterministic=True)
-        for stmt in SQLiteDialect.pragma_statements(self._memory):
-            await conn.execute(stmt)
+        try:
+            for stmt in SQLiteDialect.pragma_statements(self._memory):
+                await conn.execute(stmt)
+        except StorageError as exc:
+            await conn.close()
+            cause = exc.__cause__
+            if isinstance(cause, sqlite3.DatabaseError) and _not_a_database(cause):
+                raise DatabaseConnectionError(
+                    f"{self._path!r} is not an SQLite database (or is encrypted or "
+                    f"corrupt): {cause}; point the URL at another file",
+                    transient=False,
+                    reason="not_a_database",
+                ) from None
+            if isinstance(cause, sqlite3.OperationalError) and "unable to open" in str(cause):
+                raise DatabaseConnectionError(
+                    f"cannot open sqlite database {self._path!r}: the path is not "
+                    f"writable ({cause})",
+                    transient=False,
+                    reason="unwritable_path",
+                ) from None
+            raise
         return conn
 
     async def close(self) -> None:

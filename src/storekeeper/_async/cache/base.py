@@ -43,7 +43,7 @@ class AsyncCache(ABC):
         return f"<{type(self).__name__} {self.name}>"
 
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
-        """Store *value* under *key*, expiring after *ttl* seconds (None: never)."""
+        """Store *value* under *key*, expiring after *ttl* seconds (None or 0: never)."""
         k = check_key(key)
         t = check_ttl(ttl)
         await self._set_many([(k, encode_value(value))], t)

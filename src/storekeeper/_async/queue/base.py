@@ -124,7 +124,10 @@ class AsyncQueue(ABC):
         source: str | None = None,
         target: str | None = None,
     ) -> str:
-        """Append *data* (any JSON value) to *queue*; return the new message's id.
+        """Append *data* (any JSON value but null) to *queue*; return the new message's id.
+
+        ``None`` is refused with :class:`ValidationError`: :meth:`pop` returns
+        None when nothing came, so a None message could not be told apart.
 
         :param delay: seconds before the message becomes visible.
         :param max_retries: deliveries after the first before a failing
@@ -289,10 +292,29 @@ class AsyncQueue(ABC):
         m.lease_until = await self._extend(m, check_lease(seconds))
 
     # -- inspecting and repairing --------------------------------------------------
-    async def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[Message]:
-        """Dead-lettered messages (of one queue, or all), oldest first."""
+    async def dead_letters(
+        self, queue: str | None = None, limit: int = 100, *, after: str | Message | None = None
+    ) -> list[Message]:
+        """Dead-lettered messages (of one queue, or all), oldest first, one page at a time.
+
+        *limit* is the page size (any positive number); *after* is the last
+        message (or its id) of the previous page, so::
+
+            page = ds.queue.dead_letters("orders", limit=500)
+            while page:
+                handle(page)
+                page = ds.queue.dead_letters("orders", limit=500, after=page[-1])
+
+        The page follows *after* in push order, even if that message was
+        replayed meanwhile; one that no longer exists (purged) ends the paging.
+        """
         q = check_queue(queue) if queue is not None else None
-        return await self._dead_letters(q, check_batch(limit, "limit"))
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValidationError(f"limit must be a positive integer, got {limit!r}")
+        mark: str | None = None
+        if after is not None:
+            mark = check_id(after.id if isinstance(after, Message) else after)
+        return await self._dead_letters(q, limit, mark)
 
     async def replay(self, target: str | Sequence[str], *, status: str = "dead_letter") -> int:
         """Send messages back to pending with their retries reset; return how many.
@@ -383,7 +405,7 @@ class AsyncQueue(ABC):
         """Move the lease end to now + *seconds*; return it."""
 
     @abstractmethod
-    async def _dead_letters(self, q: str | None, limit: int) -> list[Message]: ...
+    async def _dead_letters(self, q: str | None, limit: int, after: str | None) -> list[Message]: ...
 
     @abstractmethod
     async def _replay_ids(self, ids: list[str]) -> int: ...

@@ -6,7 +6,8 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Generic, TypeVar, overload
+from types import TracebackType
+from typing import Any, Generic, Literal, Self, TypeVar, overload
 
 from ...core.entities import EntityCodec
 from ...core.filters import QueryFilter, SortOrder, validate_identifier
@@ -65,6 +66,27 @@ class AsyncRepository(ABC, Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.collection!r} on {self.backend.name}>"
+
+    async def close(self) -> None:
+        """Close the store this repository owns (one :class:`StorageFactory` opened).
+
+        A repository from ``ds.repository(…)`` shares its store with the rest
+        of the application: closing it does nothing, close the store instead.
+        Idempotent.
+        """
+        if self.store is not None:
+            await self.store.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -260,21 +282,54 @@ class AsyncRepository(ABC, Generic[T]):
     ) -> Any: ...
 
     # -- bulk --
-    @abstractmethod
-    async def bulk_create(self, entities: Iterable[T]) -> int:
-        """Create many entities in one transaction (all or nothing); return how many.
+    @overload
+    async def bulk_create(
+        self, entities: Iterable[T], *, returning: Literal[True] = ...
+    ) -> builtins.list[T]: ...
 
-        Ids missing from the entities are assigned (give them ids, e.g. from
-        :func:`storekeeper.new_id`, to know them); rows go in as multi-row
-        statements (a copy on PostgreSQL).
+    @overload
+    async def bulk_create(self, entities: Iterable[T], *, returning: Literal[False]) -> int: ...
+
+    async def bulk_create(
+        self, entities: Iterable[T], *, returning: bool = True
+    ) -> builtins.list[T] | int:
+        """Create many entities in one transaction (all or nothing); return them.
+
+        The entities come back as stored, in the order given: ids assigned
+        where missing, ``version`` 1, ``created_at`` / ``updated_at`` set
+        (as seed 001's ``bulk_create(entities) -> List[T]``). Rows go in as
+        multi-row statements (a copy on PostgreSQL). ``returning=False``
+        returns only how many were created and keeps no entity in memory
+        while it streams (for loads of millions).
         """
+        created: builtins.list[T] | int = await self._bulk_create(entities, returning)
+        return created
 
     @abstractmethod
-    async def bulk_update(self, entities: Iterable[T]) -> int:
+    async def _bulk_create(self, entities: Iterable[T], returning: bool) -> Any: ...
+
+    @overload
+    async def bulk_update(
+        self, entities: Iterable[T], *, returning: Literal[True] = ...
+    ) -> builtins.list[T]: ...
+
+    @overload
+    async def bulk_update(self, entities: Iterable[T], *, returning: Literal[False]) -> int: ...
+
+    async def bulk_update(
+        self, entities: Iterable[T], *, returning: bool = True
+    ) -> builtins.list[T] | int:
         """Update many entities in one transaction (all or nothing, versions checked).
 
-        Returns how many were updated (all of them, or an error and none).
+        Returns the entities as stored (next ``version``, fresh
+        ``updated_at``), in the order given; ``returning=False`` returns how
+        many were updated (all of them, or an error and none).
         """
+        updated: builtins.list[T] | int = await self._bulk_update(entities, returning)
+        return updated
+
+    @abstractmethod
+    async def _bulk_update(self, entities: Iterable[T], returning: bool) -> Any: ...
 
     @abstractmethod
     async def bulk_delete(self, entity_ids: Sequence[str]) -> int:

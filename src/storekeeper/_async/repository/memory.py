@@ -24,7 +24,7 @@ from ...core.filters import (
     sort_key,
 )
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
-from ...core.query import prepare_list, prepare_search_fields, tokenize_query, word_tokens
+from ...core.query import plan_search, prepare_list, scan_score, tokenize_query, word_tokens
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ..backends.memory import AsyncMemoryBackend, Entry
 from .base import AsyncRepository
@@ -161,13 +161,20 @@ class AsyncMemoryRepository(AsyncRepository[T]):
         pagination: Pagination | None,
         filters: Sequence[QueryFilter] | None,
     ) -> Any:
-        use = prepare_search_fields(fields, self.search_fields, self.collection)
+        plan = plan_search(fields, self.search_fields)
+        use = plan.fields
         conds = compile_filters(filters)
         if pagination is not None and not isinstance(pagination, Pagination):
             raise ValidationError(f"pagination must be a Pagination, got {pagination!r}")
         terms = set(tokenize_query(query))
         scored: list[tuple[int, str, dict[str, Any]]] = []
-        if terms:
+        if terms and not plan.indexed:
+            ordered = tokenize_query(query)
+            for d in self._matching(conds):
+                hits = scan_score(d, ordered, plan.paths)
+                if hits:
+                    scored.append((-hits, d["id"], d))
+        elif terms:
             for d in self._matching(conds):
                 score = 0
                 for f in use:
@@ -186,7 +193,7 @@ class AsyncMemoryRepository(AsyncRepository[T]):
         return PaginatedResult(window, len(items), pagination.page, pagination.per_page)
 
     # -- bulk --
-    async def bulk_create(self, entities: Iterable[T]) -> int:
+    async def _bulk_create(self, entities: Iterable[T], returning: bool) -> Any:
         now = utcnow_iso()
         prepared = [prepare_create(self.codec, e, now) for e in entities]
         ids = [p[0] for p in prepared]
@@ -202,9 +209,11 @@ class AsyncMemoryRepository(AsyncRepository[T]):
             entries = [_entry(doc, data) for _, doc, data in prepared]
             for eid, entry in zip(ids, entries, strict=True):
                 b.put(self.collection, eid, entry)
+        if returning:
+            return [self._out(entry) for entry in entries]
         return len(entries)
 
-    async def bulk_update(self, entities: Iterable[T]) -> int:
+    async def _bulk_update(self, entities: Iterable[T], returning: bool) -> Any:
         entities = list(entities)
         ids = [check_id(self.codec.entity_id(e)) for e in entities]
         if len(set(ids)) != len(ids):
@@ -214,6 +223,8 @@ class AsyncMemoryRepository(AsyncRepository[T]):
             with self.backend.lock:
                 for e in entities:
                     out.append(self._write_update(e))
+        if returning:
+            return [self._out(entry) for entry in out]
         return len(out)
 
     async def bulk_delete(self, entity_ids: Sequence[str]) -> int:

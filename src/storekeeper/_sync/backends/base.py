@@ -29,7 +29,7 @@ from ...errors import (
     UnsupportedOperation,
 )
 from ...sql.collection import CollectionSQL
-from ...sql.dialect import Dialect
+from ...sql.dialect import Dialect, repeatable
 
 __all__ = ["Listener", "SQLBackend", "SQLConnection", "Params"]
 
@@ -37,6 +37,9 @@ __all__ = ["Listener", "SQLBackend", "SQLConnection", "Params"]
 Params = Sequence[Any] | Mapping[str, Any]
 
 logger = logging.getLogger("storekeeper")
+
+#: times a read whose connection died mid-flight is sent again, each on a fresh connection
+READ_RETRIES = 2
 
 
 class SQLConnection(ABC):
@@ -80,6 +83,16 @@ class SQLConnection(ABC):
     @abstractmethod
     def close(self) -> None:
         """Close the driver connection, ignoring errors."""
+
+    def dead(self) -> bool:
+        """True when this idle connection can no longer serve (checked without a round trip).
+
+        Networked drivers look at their socket (see
+        :mod:`storekeeper._compat.liveness`): the server closed it, or sent
+        something unasked (its goodbye). Such a connection is replaced before
+        a statement is sent on it.
+        """
+        return False
 
 
 class Listener(Protocol):
@@ -152,6 +165,14 @@ class SQLBackend(ABC):
             try:
                 return self._connect()
             except DatabaseConnectionError as exc:
+                if not exc.transient:
+                    # wrong password, unknown role, missing database …: retrying cannot help
+                    raise DatabaseConnectionError(
+                        f"cannot connect to {self.name} at {cfg.redacted_url}: {exc}",
+                        backend=self.name,
+                        transient=False,
+                        reason=exc.reason,
+                    ) from None
                 if attempt >= cfg.max_retries:
                     raise DatabaseConnectionError(
                         f"cannot connect to {self.name} at {cfg.redacted_url} after "
@@ -196,6 +217,11 @@ class SQLBackend(ABC):
         except IndexError:
             conn = self._wait_for_slot()
         try:
+            if conn is not None and (conn.broken or conn.dead()):
+                # the server ended this idle session: replace it before the caller's
+                # statement goes out on it, so the caller never sees it
+                conn.close()
+                conn = None
             if conn is not None:
                 conn = self._reuse(conn)
             if conn is None:
@@ -278,21 +304,20 @@ class SQLBackend(ABC):
             txn = self._txn.get()
             if txn is not None:
                 return getattr(txn.conn, op)(sql, params)
-            conn = self.acquire()
-            try:
-                return getattr(conn, op)(sql, params)
-            except DatabaseConnectionError:
-                if op == "execute" or not conn.broken:
-                    raise
-                # a connection the server dropped while idle: a read is safe to repeat
-                # once (a write is not: its reply may be what got lost)
-            finally:
-                self.release(conn)
-            conn = self.acquire()
-            try:
-                return getattr(conn, op)(sql, params)
-            finally:
-                self.release(conn)
+            attempt = 0
+            while True:
+                conn = self.acquire()
+                try:
+                    return getattr(conn, op)(sql, params)
+                except DatabaseConnectionError:
+                    # the connection died with the statement in flight: a read is sent
+                    # again on a fresh connection; a write is not, as it may have
+                    # been applied and only its reply lost
+                    if not conn.broken or attempt >= READ_RETRIES or not repeatable(sql):
+                        raise
+                finally:
+                    self.release(conn)
+                attempt += 1
         except StorageError as exc:
             if exc.backend is None:
                 exc.backend = self.name
@@ -338,6 +363,18 @@ class SQLBackend(ABC):
         conn = self.acquire()
         try:
             conn.begin()
+        except DatabaseConnectionError:
+            # the connection died before the transaction began: nothing of the
+            # caller's was sent, so begin once more on a fresh connection
+            self.release(conn)
+            if not conn.broken:
+                raise
+            conn = self.acquire()
+            try:
+                conn.begin()
+            except BaseException:
+                self.release(conn)
+                raise
         except BaseException:
             self.release(conn)
             raise

@@ -17,7 +17,9 @@ at once apply each step exactly once.
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +29,7 @@ from psycopg import Connection, errors
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
+from ..._compat.liveness import idle_socket_dead
 from ...config import DatabaseConfig
 from ...errors import (
     ConfigError,
@@ -45,6 +48,35 @@ __all__ = ["PostgreSQLBackend", "PostgreSQLListener"]
 #: SQLSTATE classes that mean the session is gone: connection exception (08),
 #: operator intervention (57P01 admin shutdown, 57P02 crash, 57P03 cannot connect)
 _LOST_PREFIXES = ("08", "57P")
+
+#: the server's words for a connection refused for good, -> DatabaseConnectionError.reason
+#: (libpq reports no SQLSTATE for a failed connection attempt, only its message)
+_PERMANENT_CONNECT = (
+    (re.compile(r"password authentication failed|no password supplied|authentication failed"),
+     "authentication"),
+    (re.compile(r'role "[^"]*" does not exist'), "unknown_user"),
+    (re.compile(r'database "[^"]*" does not exist'), "unknown_database"),
+    (re.compile(r"no pg_hba\.conf entry|permission denied for database|not permitted to log in"),
+     "access_denied"),
+)
+
+#: the session name operators see in pg_stat_activity unless the URL sets one
+DEFAULT_APPLICATION_NAME = "storekeeper"
+
+# psycopg_pool reports the connections it discards as warnings of its own logger;
+# with no handler configured anywhere, Python would print them on stderr. They
+# stay records of that logger (an application's handlers still get them).
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+
+def _connect_failure(exc: psycopg.Error, scrub: Scrubber) -> DatabaseConnectionError:
+    """The error for a failed connection attempt: permanent when retrying cannot help."""
+    msg = scrub(str(exc).strip())
+    for pattern, reason in _PERMANENT_CONNECT:
+        if pattern.search(msg):
+            return DatabaseConnectionError(msg, transient=False, reason=reason)
+    return DatabaseConnectionError(msg)
+
 
 #: how long DDL run beside a caller's transaction waits for a table lock before
 #: it is run inside that transaction instead (see ensure)
@@ -137,6 +169,16 @@ class PostgreSQLConnection(SQLConnection):
         except psycopg.Error:
             pass
 
+    def dead(self) -> bool:
+        raw = self.raw
+        if raw.closed:
+            return True
+        try:
+            fd = raw.pgconn.socket
+        except psycopg.Error:
+            return True
+        return idle_socket_dead(fd)
+
 
 class PostgreSQLListener:
     """The waiting side of a listening connection."""
@@ -179,6 +221,7 @@ def _conninfo(cfg: DatabaseConfig) -> str:
     user_options = extra.pop("options", None)
     if user_options:
         settings.append(user_options)
+    extra.setdefault("application_name", DEFAULT_APPLICATION_NAME)
     params: dict[str, Any] = {
         "host": cfg.host,
         "port": cfg.port,
@@ -218,7 +261,7 @@ class PostgreSQLBackend(SQLBackend):
         try:
             raw = Connection.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
-            raise DatabaseConnectionError(self._scrub(str(exc).strip())) from None
+            raise _connect_failure(exc, self._scrub) from None
         return PostgreSQLConnection(raw, self._scrub)
 
     def _after_open(self) -> None:
@@ -330,6 +373,17 @@ class PostgreSQLBackend(SQLBackend):
         if pool is None:
             raise StorageError(f"the {self.name} store is not open")
         try:
+            # a session the server ended while it sat in the pool is handed back
+            # (the pool discards a closed connection and opens a new one) and
+            # another taken, before the caller's statement is sent on it
+            for _ in range(self.config.max_connections + 1):
+                raw = pool.getconn()
+                conn = PostgreSQLConnection.of(raw, self._scrub)
+                if not conn.dead():
+                    return conn
+                conn.broken = True
+                conn.close()
+                pool.putconn(raw)
             raw = pool.getconn()
         except PoolTimeout:
             raise DatabaseConnectionError(
@@ -373,6 +427,10 @@ class PostgreSQLBackend(SQLBackend):
             conn = self._listeners.pop()
         except IndexError:
             conn = self._connect_with_retry()
+        else:
+            if conn.dead():  # the server ended it while it sat unused
+                conn.close()
+                conn = self._connect_with_retry()
         assert isinstance(conn, PostgreSQLConnection)
         ok = False
         try:

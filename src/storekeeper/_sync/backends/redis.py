@@ -42,6 +42,7 @@ from redis.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..._compat import rt_sync as rt
+from ..._compat.liveness import fd_of, idle_socket_dead
 from ...config import DatabaseConfig
 from ...core.redis_layout import LuaScript
 from ...errors import ConfigError, DatabaseConnectionError, StorageError
@@ -50,6 +51,21 @@ from ...redact import Scrubber
 __all__ = ["RedisBackend"]
 
 logger = logging.getLogger("storekeeper")
+
+#: the connection name (CLIENT SETNAME) unless the URL sets ``application_name``
+DEFAULT_APPLICATION_NAME = "storekeeper"
+
+#: commands that only read: sent again on a fresh connection when theirs died in flight
+READ_ONLY_COMMANDS = frozenset(
+    {"PING", "GET", "MGET", "EXISTS", "TTL", "PTTL", "LLEN", "LRANGE", "LINDEX", "HGET",
+     "HMGET", "HGETALL", "HLEN", "HEXISTS", "ZCARD", "ZCOUNT", "ZRANGE", "ZRANGEBYSCORE",
+     "ZSCORE", "SCARD", "SMEMBERS", "SISMEMBER", "TYPE", "SCAN", "SSCAN", "HSCAN", "ZSCAN",
+     "STRLEN", "SCRIPT", "INFO", "DBSIZE", "TIME"}
+)
+#: the queue's Lua scripts that only read (lengths, stats, dead letters): sent again too
+READ_ONLY_SCRIPTS = frozenset({"counts", "dead"})
+#: times such a read is sent again
+_READ_RETRIES = 2
 
 #: the longest one retry of pool exhaustion sleeps (the whole wait is bounded
 #: by ``connection_timeout``)
@@ -133,6 +149,9 @@ class RedisBackend:
             # never re-send a command silently (see the module docstring)
             "retry": Retry(NoBackoff(), 0),
             "max_connections": max_connections,
+            # CLIENT SETNAME on every connection: operators (and CLIENT KILL) can tell
+            # this store's sessions apart
+            "client_name": cfg.options.get("application_name", DEFAULT_APPLICATION_NAME),
         }
         mode = cfg.ssl_mode
         if mode in _TLS_MODES:
@@ -181,7 +200,9 @@ class RedisBackend:
                 # a wrong password does not get better by retrying
                 raise DatabaseConnectionError(
                     f"cannot connect to redis at {cfg.redacted_url}: authentication failed "
-                    f"({self._scrub(exc)}); check the user name and password"
+                    f"({self._scrub(exc)}); check the user name and password",
+                    transient=False,
+                    reason="authentication",
                 ) from None
             except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
                 if attempt >= cfg.max_retries:
@@ -199,8 +220,11 @@ class RedisBackend:
                 attempt += 1
             except redis_errors.RedisError as exc:
                 # e.g. "invalid DB index": the server answered, the configuration is wrong
+                msg = self._scrub(exc)
                 raise DatabaseConnectionError(
-                    f"cannot use redis at {cfg.redacted_url}: {self._scrub(exc)}"
+                    f"cannot use redis at {cfg.redacted_url}: {msg}",
+                    transient=False,
+                    reason="bad_database_index" if "DB index" in msg else None,
                 ) from None
 
     def _waiting_pool(self) -> Any:
@@ -273,30 +297,59 @@ class RedisBackend:
         A connection idle for a while is checked before it is used again, and
         one that failed is closed, so no late reply can reach another command.
         """
-        try:
-            conn, used = self._idle.pop()
-        except IndexError:
-            conn = self._checkout()
-        else:
+        return self._run(args, str(args[0]).upper() in READ_ONLY_COMMANDS)
+
+    def _run(self, args: Sequence[Any], repeatable: bool) -> Any:
+        """Run one command; a *repeatable* one whose connection dies in flight is sent again."""
+        attempt = 0
+        while True:
+            conn = self._take()
+            try:
+                conn.send_command(*args)
+                reply = conn.read_response()
+            except redis_errors.ResponseError as exc:
+                # an error reply: the connection itself is fine
+                self._idle.append((conn, time.monotonic()))
+                if isinstance(exc, redis_errors.NoScriptError):
+                    raise  # eval loads the script and runs it again
+                raise self.error(exc) from None
+            except BaseException as exc:
+                self._drop(conn)
+                if not isinstance(exc, redis_errors.RedisError | OSError):
+                    raise
+                err = self.error(exc)
+                # the connection died with the command in flight: a read is sent again
+                # on a fresh connection, a write is not (it may have been applied)
+                if (
+                    not isinstance(err, DatabaseConnectionError)
+                    or attempt >= _READ_RETRIES
+                    or not repeatable
+                ):
+                    raise err from None
+                attempt += 1
+                continue
+            self._idle.append((conn, time.monotonic()))
+            return reply
+
+    def _take(self) -> Any:
+        """An idle connection that still answers, or a new one of the pool's.
+
+        A connection the server closed while it sat idle (a restart, ``CLIENT
+        KILL``, a proxy's timeout) shows it on its socket: it is dropped here,
+        before a command is sent on it, so the caller never sees it.
+        """
+        while True:
+            try:
+                conn, used = self._idle.pop()
+            except IndexError:
+                return self._checkout()
+            if _socket_dead(conn):
+                self._drop(conn)
+                continue
             if time.monotonic() - used > _IDLE_CHECK_S and not self._healthy(conn):
                 self._drop(conn)
-                conn = self._checkout()
-        try:
-            conn.send_command(*args)
-            reply = conn.read_response()
-        except redis_errors.ResponseError as exc:
-            # an error reply: the connection itself is fine
-            self._idle.append((conn, time.monotonic()))
-            if isinstance(exc, redis_errors.NoScriptError):
-                raise  # eval loads the script and runs it again
-            raise self.error(exc) from None
-        except BaseException as exc:
-            self._drop(conn)
-            if isinstance(exc, redis_errors.RedisError | OSError):
-                raise self.error(exc) from None
-            raise
-        self._idle.append((conn, time.monotonic()))
-        return reply
+                continue
+            return conn
 
     def _checkout(self) -> Any:
         """A connection of the pool's, kept by this backend from now on."""
@@ -343,12 +396,14 @@ class RedisBackend:
 
     def eval(self, script: LuaScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run *script* by SHA, loading it first if the server does not know it."""
+        call = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        repeatable = script.name in READ_ONLY_SCRIPTS
         try:
-            return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._run(call, repeatable)
         except redis_errors.NoScriptError:
             pass  # a new server, or SCRIPT FLUSH
         self.execute("SCRIPT", "LOAD", script.text)
-        return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        return self._run(call, repeatable)
 
     def transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Run *commands* in one ``MULTI``/``EXEC``: none runs unless all reach the server."""
@@ -419,6 +474,11 @@ class RedisBackend:
         for p in (pool, wait):
             if p is not None:
                 self._dispose(p)
+
+
+def _socket_dead(conn: Any) -> bool:
+    """Whether an idle redis-py connection's socket was closed by the server."""
+    return idle_socket_dead(fd_of(conn._sock))
 
 
 def _roundtrip(pool: Any, args: tuple[Any, ...]) -> Any:

@@ -45,7 +45,7 @@ class Cache(ABC):
         return f"<{type(self).__name__} {self.name}>"
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
-        """Store *value* under *key*, expiring after *ttl* seconds (None: never)."""
+        """Store *value* under *key*, expiring after *ttl* seconds (None or 0: never)."""
         k = check_key(key)
         t = check_ttl(ttl)
         self._set_many([(k, encode_value(value))], t)

@@ -227,12 +227,17 @@ class MemoryQueue(Queue):
             return list(self._queue(q).msgs.values())
         return [r for qq in self._queues.values() for r in qq.msgs.values()]
 
-    def _dead_letters(self, q: str | None, limit: int) -> list[Message]:
+    def _dead_letters(self, q: str | None, limit: int, after: str | None) -> list[Message]:
         with self._lock:
             now = time.time()
             for name in [q] if q is not None else list(self._queues):
                 self._due(self._queue(name), now)
             dead = sorted((r for r in self._all(q) if r.status == "dead_letter"), key=lambda r: r.seq)
+            if after is not None:
+                marks = [r.seq for r in self._all(None) if r.id == after]
+                if not marks:
+                    return []
+                dead = [r for r in dead if r.seq > marks[0]]
             return [self._message(r) for r in dead[:limit]]
 
     def _replay(self, recs: list[_Rec], statuses: tuple[str, ...]) -> int:

@@ -144,9 +144,18 @@ class RedisQueue(Queue):
         return from_ms(res[1])
 
     # -- inspecting and repairing -----------------------------------------------------
-    def _dead_letters(self, q: str | None, limit: int) -> list[Message]:
+    def _dead_letters(self, q: str | None, limit: int, after: str | None) -> list[Message]:
         k = self._keys
-        rows = self.backend.eval(DEAD, (k.names,), dead_argv(k.root, q, limit))
+        if q is None and after is not None:
+            # across queues the order is decided here: read them all, page after *after*
+            rows = self.backend.eval(DEAD, (k.names,), dead_argv(k.root, None, 2**31 - 1))
+            every = decode_dead(rows, len(rows), every_queue=True)
+            ids = [m.id for m in every]
+            if after not in ids:
+                return []
+            start = ids.index(after) + 1
+            return every[start : start + limit]
+        rows = self.backend.eval(DEAD, (k.names,), dead_argv(k.root, q, limit, after))
         return decode_dead(rows, limit, every_queue=q is None)
 
     def _replay_ids(self, ids: list[str]) -> int:

@@ -129,7 +129,15 @@ class SQLQueue(Queue):
         if not self._one_statement:
             return self._claim_locked(q, n, lease, receipt)
         sql = self.sql.claim_pop if lease is None else self.sql.claim_lease
-        rows = self.backend.fetchall(sql, self._p(q=q, n=n, lease=lease, tok=receipt))
+        try:
+            rows = self.backend.fetchall(sql, self._p(q=q, n=n, lease=lease, tok=receipt))
+        except DatabaseConnectionError:
+            if lease is None or self.backend.in_transaction:
+                raise  # a pop cut in flight may have taken its message: the caller is told
+            # a leased claim cut in flight: if it went through, what it took comes back
+            # when its lease ends (at least once), so claim again on a fresh connection
+            receipt = new_id()
+            rows = self.backend.fetchall(sql, self._p(q=q, n=n, lease=lease, tok=receipt))
         if len(rows) > 1:
             rows.sort(key=lambda r: r[-1])
         return [message_from_row(r, q, receipt) for r in rows]
@@ -140,6 +148,7 @@ class SQLQueue(Queue):
         b = self.backend
         attempt = 0
         while True:
+            committing = False
             try:
                 with b.transaction() as conn:
                     rows = conn.fetchall(self.sql.select_claim, {"q": q, "n": n})
@@ -149,7 +158,15 @@ class SQLQueue(Queue):
                     p["lease"] = lease
                     p["tok"] = receipt
                     conn.execute(self.sql.claim_ids(len(rows), lease is None), p)
+                    committing = True
                 break
+            except DatabaseConnectionError:
+                # the connection died before the claim was committed: the server rolled
+                # it back and nothing was taken, so take again on a fresh connection.
+                # A commit cut in flight may have gone through: that one is raised
+                if committing or b.in_transaction or attempt >= CLAIM_RETRIES:
+                    raise
+                attempt += 1
             except TransactionError:
                 # a deadlock between competing SKIP LOCKED consumers: InnoDB rolled
                 # this claim back, nobody holds its rows; inside a caller's
@@ -221,9 +238,18 @@ class SQLQueue(Queue):
         return _dt.datetime.now(_UTC) + _dt.timedelta(seconds=seconds)
 
     # -- inspecting and repairing -----------------------------------------------------
-    def _dead_letters(self, q: str | None, limit: int) -> list[Message]:
+    def _dead_letters(self, q: str | None, limit: int, after: str | None) -> list[Message]:
         b = self.backend
-        if q is None:
+        if after is not None:
+            if self._uuid_ids and not is_uuid(after):
+                return []  # no message has that id
+            if q is None:
+                rows = b.fetchall(self.sql.dead_all_after, {"n": limit, "after": after})
+            else:
+                rows = b.fetchall(
+                    self.sql.dead_queue_after, {"q": q, "n": limit, "after": after}
+                )
+        elif q is None:
             rows = b.fetchall(self.sql.dead_all, {"n": limit})
         else:
             rows = b.fetchall(self.sql.dead_queue, {"q": q, "n": limit})

@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Iterable, Sequence
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import orjson
 
+from ...core.bulk import collector_paused
 from ...core.entities import (
     EntityCodec,
     check_id,
@@ -20,7 +22,7 @@ from ...core.entities import (
 )
 from ...core.filters import QueryFilter, SortOrder, compile_filters, sort_key, validate_path
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
-from ...core.query import prepare_list, prepare_search_fields, tokenize_query
+from ...core.query import plan_search, prepare_list, tokenize_query
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ...sql.collection import CollectionSQL
 from ..backends.base import SQLBackend
@@ -201,7 +203,7 @@ class SQLRepository(Repository[T]):
         pagination: Pagination | None,
         filters: Sequence[QueryFilter] | None,
     ) -> Any:
-        use = prepare_search_fields(fields, self.search_fields, self.collection)
+        plan = plan_search(fields, self.search_fields)
         conds = compile_filters(filters)
         if pagination is not None and not isinstance(pagination, Pagination):
             raise ValidationError(f"pagination must be a Pagination, got {pagination!r}")
@@ -212,12 +214,20 @@ class SQLRepository(Repository[T]):
             return PaginatedResult([], 0, pagination.page, pagination.per_page) if pagination else []
         b = self.backend
         if pagination is None:
-            sql, _, params = self.sql.search(terms, use, conds)
+            if plan.indexed:
+                sql, _, params = self.sql.search(terms, plan.fields, conds)
+            else:
+                sql, _, params = self.sql.scan_search(terms, plan.paths, conds)
             rows = b.fetchall(sql, params)
             return self.codec.from_rows(rows)
-        sql, count, params = self.sql.search(
-            terms, use, conds, limit=pagination.per_page, offset=pagination.offset
-        )
+        if plan.indexed:
+            sql, count, params = self.sql.search(
+                terms, plan.fields, conds, limit=pagination.per_page, offset=pagination.offset
+            )
+        else:
+            sql, count, params = self.sql.scan_search(
+                terms, plan.paths, conds, limit=pagination.per_page, offset=pagination.offset
+            )
         total_row = b.fetchone(count, params)
         rows = b.fetchall(sql, params)
         return PaginatedResult(
@@ -231,7 +241,7 @@ class SQLRepository(Repository[T]):
     def _chunk(self, per_row: int) -> int:
         return max(1, min(BULK_ROWS, self.backend.dialect.max_params // per_row))
 
-    def bulk_create(self, entities: Iterable[T]) -> int:
+    def _bulk_create(self, entities: Iterable[T], returning: bool) -> Any:
         if not self._ready:
             self._ensure()
         b, codec = self.backend, self.codec
@@ -239,32 +249,37 @@ class SQLRepository(Repository[T]):
         limit = max(1, min(b.bulk_rows, b.dialect.max_params // 3))
         seen: set[str] = set()
         rows: list[tuple[str, int, str]] = []
+        out: list[T] = []
         size = 0
         try:
-            with b.transaction():
-                # streamed: only ids are kept, so memory stays flat and the cyclic
-                # GC has no pile of live documents to scan
-                for entity in entities:
-                    eid, _, data = prepare_create(codec, entity, now)
-                    if eid in seen:
-                        raise ValidationError(
-                            f"{self.collection}: bulk_create got the id {eid!r} twice"
-                        )
-                    seen.add(eid)
-                    rows.append((eid, 1, data.decode()))
-                    size += len(data)
-                    if len(rows) >= limit or size >= BULK_BYTES:
+            # streamed: with returning=False only ids are kept, so memory stays flat;
+            # the entities returned otherwise live on, without the cyclic collector
+            # rescanning them again and again (core.bulk)
+            with collector_paused() if returning else nullcontext():
+                with b.transaction():
+                    for entity in entities:
+                        eid, doc, data = prepare_create(codec, entity, now)
+                        if eid in seen:
+                            raise ValidationError(
+                                f"{self.collection}: bulk_create got the id {eid!r} twice"
+                            )
+                        seen.add(eid)
+                        if returning:
+                            out.append(decoded(codec, doc, data))
+                        rows.append((eid, 1, data.decode()))
+                        size += len(data)
+                        if len(rows) >= limit or size >= BULK_BYTES:
+                            b.insert_rows(self.sql, rows)
+                            rows, size = [], 0
+                    if rows:
                         b.insert_rows(self.sql, rows)
-                        rows, size = [], 0
-                if rows:
-                    b.insert_rows(self.sql, rows)
         except DuplicateError:
             raise DuplicateError(
                 f"{self.collection}: bulk_create hit an existing id; nothing was written"
             ) from None
-        return len(seen)
+        return out if returning else len(seen)
 
-    def bulk_update(self, entities: Iterable[T]) -> int:
+    def _bulk_update(self, entities: Iterable[T], returning: bool) -> Any:
         if not self._ready:
             self._ensure()
         prepared = [prepare_update(self.codec, e) for e in entities]
@@ -286,6 +301,8 @@ class SQLRepository(Repository[T]):
                         if row is None or (expected is not None and int(row[0]) != expected + 1):
                             raise self._missing_or_conflict(eid, expected)
                     raise ConflictError(f"{self.collection}: bulk_update lost a race; retry")
+        if returning:
+            return [decoded(self.codec, doc, data) for _, _, doc, data in prepared]
         return len(prepared)
 
     def bulk_delete(self, entity_ids: Sequence[str]) -> int:

@@ -145,6 +145,17 @@ ORDER BY {seq} LIMIT :n;
 SELECT {msg_columns}, port_name FROM port_messages WHERE port_name = :q
 AND status = 'dead_letter' ORDER BY {seq} LIMIT :n;
 
+-- The next page: dead letters pushed after the message :after (the last of the
+-- previous page), in push order.
+-- name: dead_all_after
+SELECT {msg_columns}, port_name FROM port_messages WHERE status = 'dead_letter'
+AND {seq} > (SELECT {seq} FROM port_messages WHERE id = :after) ORDER BY {seq} LIMIT :n;
+
+-- name: dead_queue_after
+SELECT {msg_columns}, port_name FROM port_messages WHERE port_name = :q
+AND status = 'dead_letter' AND {seq} > (SELECT {seq} FROM port_messages WHERE id = :after)
+ORDER BY {seq} LIMIT :n;
+
 -- name: replay_ids
 {replay_set} WHERE id IN ({*ids}) AND status IN ('dead_letter', 'completed', 'failed')
 {returning:port_name};
