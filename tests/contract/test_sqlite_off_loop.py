@@ -353,3 +353,47 @@ def test_schema_work_runs_on_the_worker(big_db: str) -> None:
 
     asyncio.run(main())
 
+
+
+def test_a_store_serves_one_event_loop_after_another(tmp_path: Path) -> None:
+    """A burst that ends with its loop leaves nothing behind for the next loop."""
+    ds = AsyncDataStore(f"sqlite:///{tmp_path}/loops.db")
+    repo = ds.repository(dict, "docs")
+
+    async def burst() -> int:
+        await repo.bulk_create({"id": f"b{i}"} for i in range(200))
+        got = await asyncio.gather(*(repo.get(f"b{i % 200}") for i in range(3000)))
+        return sum(g is not None for g in got)
+
+    async def first() -> int:
+        n = await burst()
+        for i in range(3000):  # ends while its turn of the loop is spent
+            await repo.exists(f"b{i % 200}")
+        return n
+
+    async def second() -> int:
+        n = await asyncio.wait_for(asyncio.gather(*(repo.get(f"b{i}") for i in range(200))), 10)
+        await ds.close()
+        return sum(g is not None for g in n)
+
+    loop = asyncio.new_event_loop()
+    try:  # closed right after, without the extra turns asyncio.run takes
+        assert loop.run_until_complete(first()) == 3000
+    finally:
+        loop.close()
+    assert asyncio.run(second()) == 200
+
+
+def test_cancelled_callers_waiting_for_a_turn_do_not_stall_the_others(tmp_path: Path) -> None:
+    async def main() -> int:
+        async with AsyncDataStore(f"sqlite:///{tmp_path}/cancel.db") as ds:
+            repo = ds.repository(dict, "docs")
+            await repo.bulk_create({"id": f"c{i}"} for i in range(100))
+            tasks = [asyncio.create_task(repo.get(f"c{i % 100}")) for i in range(3000)]
+            await asyncio.sleep(0)
+            for t in tasks[1000:2000]:
+                t.cancel()
+            done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+            return sum(isinstance(d, dict) for d in done)
+
+    assert asyncio.run(main()) >= 2000

@@ -132,23 +132,31 @@ class Turns:
     to be over when a callback queued at its first call has run.
     """
 
-    __slots__ = ("slice_s", "since", "marked", "_waiters")
+    __slots__ = ("slice_s", "since", "marked", "_loop", "_waiters")
 
     def __init__(self, slice_s: float) -> None:
         self.slice_s = slice_s
         self.since = 0.0
         self.marked = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     def spent(self) -> bool:
         """True once this turn of the loop has run inline calls for longer than the slice."""
-        if self.marked:
-            if time.perf_counter() - self.since > self.slice_s:
-                return True
-        else:
-            self.marked = True
-            self.since = time.perf_counter()
-            asyncio.get_running_loop().call_soon(self._next_turn)
+        if self.marked and time.perf_counter() - self.since <= self.slice_s:
+            if self._waiters:
+                self._wake_one()
+            return False
+        loop = asyncio.get_running_loop()
+        if self.marked and loop is self._loop:
+            return True
+        if loop is not self._loop:
+            # a store used from a new loop: the old loop's turn and waiters are gone
+            self._loop = loop
+            self._waiters.clear()
+        self.marked = True
+        self.since = time.perf_counter()
+        loop.call_soon(self._next_turn)
         if self._waiters:
             self._wake_one()
         return False
@@ -157,7 +165,12 @@ class Turns:
         """Wait for a later turn of the loop (behind the callers already waiting)."""
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
-        await fut
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self._wake_one()  # woken, then cancelled: the next waiter goes instead
+            raise
 
     def _next_turn(self) -> None:
         self.marked = False
