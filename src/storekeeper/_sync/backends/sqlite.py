@@ -2,43 +2,64 @@
 
 """SQLite over the stdlib ``sqlite3`` module.
 
-Where a statement runs. A primary-key read takes a few microseconds, far less
-than a hop to a worker thread (about 50-100 us), so statements start inline, on
-the event-loop thread. A statement that turns out long must not hold the loop:
-each async connection has a progress handler (``set_progress_handler``) that
-SQLite calls every :data:`TICK_STEPS` virtual-machine steps (about 0.1 ms of
-work); once an inline statement has run for :data:`INLINE_BUDGET_S`, the
-handler interrupts it and the statement runs again, from its start, on the
-connection's own worker thread (one per connection, started on first use),
-while the loop goes on. Nothing has to mark a statement as slow: whatever SQL
-a capability sends is covered. Why this is safe:
+Where a statement runs (async API). A get by id takes about 8 us inline; a
+hop to a worker thread and back costs 70-130 us on the machine this was
+measured on (2 shared cores), so statements start inline, on the event-loop thread, which is what makes async
+SQLite 10-30 times faster than aiosqlite on point reads. A statement that
+turns out long must not hold the loop, and nothing has to mark it as long:
 
-- a read that is interrupted has returned nothing yet, so running it again
-  returns what one run would;
-- a write outside a transaction runs in SQLite's implicit transaction, which
-  an interrupt rolls back whole, so running it again writes once;
-- a write inside a transaction is never interrupted: SQLite rolls back the
-  whole transaction (not only the statement) when a write is interrupted
-  there. Such a write runs to its end inline, and is sent to the worker
-  thread from then on.
+- each async connection has a progress handler (``set_progress_handler``)
+  that SQLite calls every :data:`TICK_STEPS` virtual-machine steps. The
+  handler reads the clock, not a step count: measured here, a scan with
+  ``json_extract`` runs about 6,000 steps per ms and a ``LIKE`` scan 15,000,
+  so a step budget would mean 1 ms for one statement and 2.5 ms for another;
+  a get by id is about 15 steps, below one tick. Once an inline statement has
+  run for :data:`INLINE_BUDGET_S`, the handler interrupts it and it runs
+  again, from its start, on the connection's own worker thread (one per
+  connection, started on first use, at a lower CPU priority than the loop's
+  thread on Linux), while the loop goes on. Why running it again is safe:
 
-The interrupted statement's text is remembered (per store), and goes straight
-to the worker thread next time; after a run there that took less than half
-the budget it starts inline again (statements whose cost depends on their
-parameters). Statements that bind more than :data:`BULK_PARAMS` parameters
-(multi-row inserts, updates and deletes of bulk calls), ``executemany`` and
-schema statements (DDL, index builds, the search index fill) go straight to
-the worker. The statements of one transaction run in order on one
-connection, whichever thread runs them; while a statement runs on the worker,
-other tasks that share the connection (tasks started inside a transaction)
-wait for it. A cancelled caller waits until the worker has stopped (a read,
-or a write outside a transaction, is interrupted at once), so a connection
-goes back to the pool only once nothing uses it.
+  - a read that is interrupted has handed nothing back yet;
+  - a write outside a transaction runs in SQLite's implicit transaction,
+    which the interrupt rolls back whole, so the second run writes once;
+  - a write inside a transaction is never interrupted: there SQLite rolls
+    back the whole transaction, not only the statement (checked by
+    ``tests/contract/test_sqlite_off_loop.py``). Such a write runs to its
+    end inline the first time, and goes to the worker from then on.
 
-Measured on 200,000 documents (2 cores): an unindexed filter or a count runs
-for hundreds of milliseconds, yet the loop's longest stall stays near the
-budget, and a get by id still costs no thread hop. The sync twin has no loop
-to keep free: it installs no handler and runs every statement inline.
+- The text of a statement that was interrupted is remembered (per store)
+  and goes straight to the worker next time: the budget is not wasted twice.
+  After a run there that took less than half the budget it starts inline
+  again (a statement whose cost depends on its parameters).
+- Straight to the worker: statements binding more than :data:`BULK_PARAMS`
+  parameters (the chunks of bulk calls), ``executemany``, everything inside
+  a schema transaction (migrations, DDL, index builds, filling a new search
+  index), and the commit or rollback of a transaction that ran a long write
+  (writing its pages to the log takes as long as writing them).
+- A statement on the worker runs without a progress handler, so it never
+  takes the interpreter lock while it runs (unless it calls a Python
+  function) and does not slow the loop's thread down.
+- Order: the statements of one transaction run in order on one connection,
+  whichever thread runs them; while a statement runs on the worker, other
+  tasks that share the connection (tasks started inside a transaction) wait
+  for it. A cancelled caller interrupts its statement where that is safe (a
+  read, or a write outside a transaction) and waits until the worker is done
+  with the connection, so a connection goes back to the pool only once
+  nothing uses it.
+- Bursts: inline statements that never suspend (a thousand gets started at
+  once, or a loop of gets in one task) would hold the loop for their sum.
+  Taking a pooled connection asks ``rt.Turns`` first: once the inline calls
+  of one turn of the loop have run for :data:`TURN_S`, further callers wait
+  for a later turn, one after the other.
+
+Measured on 200,000 documents (2 shared cores, ``bench/loop_lag.py``): an
+unindexed filter, a count and a search run for about a second together; run
+inline they froze a 1 ms ticker for that long; with this scheme the ticker's
+p99 lag stays at a few ms and its worst near 10-20 ms (mostly the machine's
+other load), while 1,000 concurrent gets finish in tens of ms.
+
+The sync twin has no loop to keep free: it installs no handler and runs
+every statement inline, in the calling thread.
 
 Locks. Connections are opened with a zero busy timeout; when another
 connection or process holds the write lock, the statement is retried after a
@@ -295,11 +316,7 @@ class SQLiteBackend(SQLBackend):
         self._keeper: sqlite3.Connection | None = None
         #: what the connections learned about each statement (see the module docstring)
         self._kinds: dict[str, int] = {}
-        self._turns = rt.Turns(TURN_S)
-
-    def acquire(self) -> SQLConnection:
         # a burst of cheap statements (a thousand gets at once) shares the loop too
-        return super().acquire()
 
     def _connect(self) -> SQLConnection:
         try:
