@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from .dialect import Dialect, FieldExprs
 
-__all__ = ["SQLiteDialect", "PRAGMAS"]
+__all__ = ["SQLiteDialect", "PRAGMAS", "statement_traits"]
 
 _UTC = _dt.UTC
 
@@ -23,6 +24,27 @@ PRAGMAS: dict[str, str] = {
     "cache_size": "-16000",
     "mmap_size": "268435456",
 }
+
+
+#: the first word of a statement, past blanks and comments
+_LEAD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*(\w*)", re.DOTALL)
+#: statements that only read: SQLite keeps an open transaction when one is interrupted
+_READS = frozenset({"SELECT", "VALUES", "EXPLAIN"})
+#: statements that change the schema or rebuild whole tables and indexes
+_SCHEMA = frozenset({"CREATE", "DROP", "ALTER", "REINDEX", "ANALYZE", "VACUUM"})
+
+
+def statement_traits(sql: str) -> tuple[bool, bool]:
+    """``(writes, schema)`` of one statement, read from its first word.
+
+    ``writes`` is False only for statements that certainly only read (a
+    statement opening with ``WITH`` may end in an ``UPDATE``: it counts as a
+    write); ``schema`` is True for DDL and the statements that rebuild tables
+    or indexes, which can take long on a large table.
+    """
+    m = _LEAD.match(sql)
+    word = m.group(1).upper() if m else ""
+    return word not in _READS, word in _SCHEMA
 
 
 def _jpath(path: tuple[str, ...]) -> str:

@@ -209,7 +209,15 @@ class AsyncSQLBackend(ABC):
             raise
 
     # -- connections: at most max_connections in use at once --
+    #: a backend whose statements run inline on the event loop sets this, so a
+    #: burst of them gives the loop a turn (see ``rt.Turns``)
+    _turns: rt.Turns | None = None
+
     async def acquire(self) -> AsyncSQLConnection:
+        turns = self._turns
+        if turns is not None:
+            while turns.spent():
+                await turns.wait()
         try:
             conn = self._slots.pop()
         except IndexError:

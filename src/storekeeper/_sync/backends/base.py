@@ -211,7 +211,15 @@ class SQLBackend(ABC):
             raise
 
     # -- connections: at most max_connections in use at once --
+    #: a backend whose statements run inline on the event loop sets this, so a
+    #: burst of them gives the loop a turn (see ``rt.Turns``)
+    _turns: rt.Turns | None = None
+
     def acquire(self) -> SQLConnection:
+        turns = self._turns
+        if turns is not None:
+            while turns.spent():
+                turns.wait()
         try:
             conn = self._slots.pop()
         except IndexError:
