@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ValidationError
+from .durations import MAX_TTL, check_seconds
 from .entities import dumps, loads
 
 __all__ = [
@@ -24,8 +24,6 @@ __all__ = [
 
 #: longest key, in characters
 MAX_KEY = 512
-#: longest TTL: ten years
-MAX_TTL = 10 * 365 * 86_400.0
 
 
 def check_key(key: object) -> str:
@@ -59,18 +57,9 @@ def check_ttl(ttl: object) -> float | None:
     A falsy ttl (None, 0, 0.0, False, a zero timedelta) means no expiry, as
     seed 003's ``if ttl: setex … else: set …`` has it.
     """
-    if ttl is None or ttl is False:
+    if ttl is None or ttl is False or ttl == 0 or ttl == _dt.timedelta(0):
         return None
-    if isinstance(ttl, _dt.timedelta):
-        ttl = ttl.total_seconds()
-    if isinstance(ttl, int | float) and not isinstance(ttl, bool) and ttl == 0:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
-        raise ValidationError(f"ttl must be a number of seconds or None, got {ttl!r}")
-    v = float(ttl)
-    if math.isnan(v) or not 0 < v <= MAX_TTL:
-        raise ValidationError(f"ttl must be > 0 and <= {MAX_TTL:g} seconds, got {ttl!r}")
-    return v
+    return check_seconds(ttl, "ttl", MAX_TTL)
 
 
 def check_amount(amount: object) -> int:

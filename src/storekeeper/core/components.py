@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
+from .durations import MAX_TTL, check_seconds
 from .entities import dumps
 from .filters import sort_key
 
@@ -65,8 +66,6 @@ DEFAULT_STALE_AFTER = 60.0
 BUCKETS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400}
 #: longest bucket: a year
 MAX_BUCKET = 366 * 86400
-#: longest checkpoint TTL: ten years
-MAX_TTL = 10 * 365 * 86400.0
 MAX_NAME = 255
 MAX_LIMIT = 10_000
 
@@ -133,27 +132,11 @@ def check_count(value: object, what: str) -> int:
 
 def check_ttl_seconds(ttl: object) -> float | None:
     """None (never expires) or 0 < ttl <= ten years, in seconds (or a timedelta)."""
-    if ttl is None:
-        return None
-    if isinstance(ttl, _dt.timedelta):
-        ttl = ttl.total_seconds()
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
-        raise ValidationError(f"ttl must be a number of seconds or None, got {ttl!r}")
-    v = float(ttl)
-    if math.isnan(v) or not 0 < v <= MAX_TTL:
-        raise ValidationError(f"ttl must be > 0 and <= {MAX_TTL:g} seconds, got {ttl!r}")
-    return v
+    return None if ttl is None else check_seconds(ttl, "ttl", MAX_TTL)
 
 
 def check_stale_after(value: object) -> float:
-    if isinstance(value, _dt.timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"stale_after must be a number of seconds, got {value!r}")
-    v = float(value)
-    if math.isnan(v) or v <= 0:
-        raise ValidationError(f"stale_after must be > 0 seconds, got {value!r}")
-    return v
+    return check_seconds(value, "stale_after")
 
 
 def check_keep_last(keep_last: object) -> int:
