@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
 
 import pytest
+from conftest import SERVER_URLS, need, sql_backend
 
-from storekeeper import DatabaseConnectionError, DataStore
+from storekeeper import AsyncDataStore, DatabaseConnectionError, DataStore
 from storekeeper.sql.dialect import split_statements
 
 
@@ -107,3 +109,20 @@ CREATE INDEX i ON a (x);
         ["CREATE", "INDEX", "i"],
     ]
     assert "RETURN NEW;" in parts[1] and parts[3].endswith("END")
+
+
+def test_mysql_binds_bytes_parameters_sync_and_async() -> None:
+    """aiomysql 0.3 cannot escape bytes with PyMySQL >= 1.2; the backend's connections can."""
+    need("mysql")
+    url = SERVER_URLS["mysql"]
+    value = bytes(range(256))
+    expected = (value.hex().upper(),)
+    with DataStore(url) as ds:
+        assert sql_backend(ds).fetchone("SELECT HEX(%s)", (value,)) == expected
+
+    async def fetch() -> Any:
+        async with AsyncDataStore(url) as ads:
+            backend: Any = ads.backend
+            return await backend.fetchone("SELECT HEX(%(v)s), %(s)s", {"v": value, "s": "it's"})
+
+    assert asyncio.run(fetch()) == (*expected, "it's")

@@ -19,6 +19,7 @@ connection of its own and serializes processes with a named server lock.
 
 from __future__ import annotations
 
+import functools  # sync: skip
 import random
 import re
 import ssl
@@ -32,6 +33,7 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from ..._compat import rt_async as rt
+from ..._compat.aiomysql_escape import escape  # sync: skip
 from ..._compat.liveness import fd_of, idle_socket_dead
 from ...config import DatabaseConfig
 from ...errors import (
@@ -348,6 +350,7 @@ class AsyncMySQLBackend(AsyncSQLBackend):
                     _message(exc), transient=False, reason=reason
                 ) from None
             raise DatabaseConnectionError(_message(exc)) from None
+        raw.escape = functools.partial(escape, raw)  # sync: skip
         cur = await raw.cursor()  # sync: cur = raw.cursor()
         conn = AsyncMySQLConnection(raw, cur, self.dialect)
         mariadb, _ = parse_server_version(str(raw.get_server_info()))
