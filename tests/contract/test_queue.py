@@ -571,7 +571,9 @@ def _local_pusher(qk: Any, q: str, rounds: int, go: Any, out: Any) -> None:
 def test_a_waiting_consumer_is_woken_by_a_push_from_elsewhere(qk: Any) -> None:
     Q, q = qk.queue, qk.qname()
     Q.length(q)
-    rounds = 3
+    # the latency includes the push's commit: five rounds, so that one commit stalled
+    # by the disk of a shared server (150-200 ms seen) cannot decide the median alone
+    rounds = 5
     limit = 0.1 if qk.kind in ("postgresql", "redis") else 0.25
     worker: Any
     if qk.kind == "memory":
