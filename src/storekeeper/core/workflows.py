@@ -42,7 +42,7 @@ __all__ = [
     "check_strategy",
     "trusted_execution",
     "trusted_state",
-    "trusted_states",
+    "STATE_FIELDS",
     "STATUS_OF",
     "encode_json",
     "new_state",
@@ -261,23 +261,8 @@ _new = object.__new__
 _set = object.__setattr__
 #: every field is set on a record read back; one set shared by all of them (pydantic
 #: only ever adds an assigned field's name, which is in it already)
-_STATE_FIELDS = set(TaskState.model_fields)
+STATE_FIELDS = set(TaskState.model_fields)
 _EXECUTION_FIELDS = set(WorkflowExecution.model_fields)
-
-
-def trusted_states(rows: Iterable[dict[str, Any]]) -> list[TaskState]:
-    """:func:`trusted_state` of each of *rows* (one loop: trees return thousands)."""
-    out: list[TaskState] = []
-    append = out.append
-    new, put, fields, cls = _new, _set, _STATE_FIELDS, TaskState
-    for values in rows:
-        st = new(cls)
-        put(st, "__dict__", values)
-        put(st, "__pydantic_fields_set__", fields)
-        put(st, "__pydantic_extra__", None)
-        put(st, "__pydantic_private__", None)
-        append(st)
-    return out
 
 
 def trusted_state(values: dict[str, Any]) -> TaskState:
@@ -288,7 +273,7 @@ def trusted_state(values: dict[str, Any]) -> TaskState:
     """
     st: TaskState = _new(TaskState)
     _set(st, "__dict__", values)
-    _set(st, "__pydantic_fields_set__", _STATE_FIELDS)
+    _set(st, "__pydantic_fields_set__", STATE_FIELDS)
     _set(st, "__pydantic_extra__", None)
     _set(st, "__pydantic_private__", None)
     return st

@@ -20,16 +20,16 @@ from collections.abc import Awaitable, Callable  # sync: from collections.abc im
 from typing import Any
 
 from ..._compat import rt_async as rt
+from ...core.bulk import collector_paused
 from ...core.entities import loads, utcnow_iso
 from ...core.workflows import (
+    STATE_FIELDS,
     STATUS_OF,
     ProgressInfo,
     Status,
     TaskState,
     WorkflowExecution,
     trusted_execution,
-    trusted_state,
-    trusted_states,
 )
 from ...errors import (
     DatabaseConnectionError,
@@ -51,6 +51,9 @@ INSERT_CHUNK = 500
 #: create_child_states run again after a deadlock before the error surfaces
 TXN_RETRIES = 10
 
+#: rows from which on the cyclic collector is paused while their records are built
+_PAUSE_AT = 256
+_Rows = list[tuple[Any, ...]] | tuple[tuple[Any, ...], ...]
 _UTC = _dt.UTC
 _fromiso = _dt.datetime.fromisoformat
 #: zoneinfo keys that are UTC at every instant, and the tzinfo objects seen with one
@@ -103,45 +106,68 @@ def execution_from_row(row: tuple[Any, ...]) -> WorkflowExecution:
     )
 
 
-def _state_values(row: tuple[Any, ...]) -> dict[str, Any]:
-    """The fields of a row selected with ``task_columns`` (and the depth after them, if any)."""
-    created, updated = row[13], row[14]
-    if created.__class__ is str:
-        created, updated = _fromiso(created), _fromiso(updated)
-    tz = created.tzinfo
-    if tz is None:
-        created, updated = created.replace(tzinfo=_UTC), updated.replace(tzinfo=_UTC)
-    elif tz is not _UTC and tz not in _UTC_ZONES:
-        created, updated = _ts(created), _ts(updated)
-    i, o, e = row[10], row[11], row[12]
-    return {
-        "task_exec_id": row[0],
-        "task_id": row[1],
-        "workflow_exec_id": row[2],
-        "workflow_id": row[3],
-        "status": STATUS_OF[row[4]],
-        "execution_type": row[5],
-        "parent_state_id": row[6],
-        "agent_id": row[7],
-        "tool_id": row[8],
-        "action_id": row[9],
-        "input": loads(i) if i is not None else None,
-        "output": loads(o) if o is not None else None,
-        "error": loads(e) if e is not None else None,
-        "created_at": created,
-        "updated_at": updated,
-        "depth": row[15] if len(row) > 15 else None,
-    }
+def states_from_rows(rows: _Rows) -> list[TaskState]:
+    """The states of rows selected with ``task_columns`` (and the depth after them, if any).
+
+    One loop with everything inlined: a tree brings back thousands of rows, and
+    a function call per row and field is most of what building them costs. The
+    cyclic collector is paused while many records are built (none of them forms
+    a cycle; see :mod:`storekeeper.core.bulk`).
+    """
+    if len(rows) < _PAUSE_AT:
+        return _build_states(rows)
+    with collector_paused():
+        return _build_states(rows)
+
+
+def _build_states(rows: _Rows) -> list[TaskState]:
+    out: list[TaskState] = []
+    append = out.append
+    new, put, fields, cls = object.__new__, object.__setattr__, STATE_FIELDS, TaskState
+    status_of, fromiso, utc, zones, lo, ts = STATUS_OF, _fromiso, _UTC, _UTC_ZONES, loads, _ts
+    for row in rows:
+        created, updated = row[13], row[14]
+        if created.__class__ is str:
+            created, updated = fromiso(created), fromiso(updated)
+        tz = created.tzinfo
+        if tz is None:
+            created, updated = created.replace(tzinfo=utc), updated.replace(tzinfo=utc)
+        elif tz is not utc and tz not in zones:
+            created, updated = ts(created), ts(updated)
+        i, o, e = row[10], row[11], row[12]
+        st = new(cls)
+        put(
+            st,
+            "__dict__",
+            {
+                "task_exec_id": row[0],
+                "task_id": row[1],
+                "workflow_exec_id": row[2],
+                "workflow_id": row[3],
+                "status": status_of[row[4]],
+                "execution_type": row[5],
+                "parent_state_id": row[6],
+                "agent_id": row[7],
+                "tool_id": row[8],
+                "action_id": row[9],
+                "input": lo(i) if i is not None else None,
+                "output": lo(o) if o is not None else None,
+                "error": lo(e) if e is not None else None,
+                "created_at": created,
+                "updated_at": updated,
+                "depth": row[15] if len(row) > 15 else None,
+            },
+        )
+        put(st, "__pydantic_fields_set__", fields)
+        put(st, "__pydantic_extra__", None)
+        put(st, "__pydantic_private__", None)
+        append(st)
+    return out
 
 
 def state_from_row(row: tuple[Any, ...]) -> TaskState:
-    """The state of a row selected with ``task_columns`` (and the depth after them, if any)."""
-    return trusted_state(_state_values(row))
-
-
-def states_from_rows(rows: list[tuple[Any, ...]]) -> list[TaskState]:
-    """:func:`state_from_row` of every row."""
-    return trusted_states(map(_state_values, rows))
+    """The state of one row selected with ``task_columns``."""
+    return _build_states((row,))[0]
 
 
 def _is_foreign_key(exc: StorageError) -> bool:
