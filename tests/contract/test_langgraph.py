@@ -135,3 +135,93 @@ def test_an_interrupted_graph_resumes_in_a_new_process(kind: str, tmp_path: Any)
         assert len(history) >= 4
         saver.delete_thread(thread)
         assert list(saver.list({"configurable": {"thread_id": thread}})) == []
+
+
+# --- list reads pending writes a page at a time -------------------------------------------
+
+
+def _checkpoints(n: int) -> list[tuple[Any, Any, list[tuple[str, Any]]]]:
+    """*n* checkpoints with their metadata; every third one has two pending writes."""
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    out = []
+    for i in range(n):
+        cp = empty_checkpoint()
+        cp["channel_values"] = {"step": i}
+        out.append((cp, {"step": i, "even": i % 2 == 0}, [("a", {"i": i}), ("b", [i])] if i % 3 == 0 else []))
+    return out
+
+
+def _put_many(saver: Any, thread: str, n: int) -> None:
+    config: Any = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    for cp, meta, writes in _checkpoints(n):
+        stored = saver.put(config, cp, meta, {})
+        if writes:
+            saver.put_writes(stored, writes, task_id=f"task-{meta['step']}")
+
+
+def _expected_writes(step: int) -> list[tuple[str, str, Any]]:
+    return [] if step % 3 else [(f"task-{step}", "a", {"i": step}), (f"task-{step}", "b", [step])]
+
+
+@pytest.mark.parametrize("kind", ALL_BACKENDS)
+def test_list_returns_each_checkpoint_with_its_own_writes(kind: str, tmp_path: Any) -> None:
+    thread = f"list-{uuid.uuid4().hex[:8]}"
+    with DataStore(url_for(kind, tmp_path)) as ds, StorekeeperSaver(ds) as saver:
+        try:
+            _put_many(saver, thread, 250)
+            config: Any = {"configurable": {"thread_id": thread}}
+            listed = list(saver.list(config))
+            assert [t.checkpoint["channel_values"]["step"] for t in listed] == list(range(249, -1, -1))
+            assert all(t.pending_writes == _expected_writes(t.metadata["step"]) for t in listed)
+            evens = list(saver.list(config, filter={"even": True}, limit=120))
+            assert [t.metadata["step"] for t in evens] == list(range(248, 8, -2))
+            assert all(t.pending_writes == _expected_writes(t.metadata["step"]) for t in evens)
+
+        finally:
+            saver.delete_thread(thread)
+
+
+@pytest.mark.parametrize("kind", ALL_BACKENDS)
+def test_async_list_returns_each_checkpoint_with_its_own_writes(kind: str, tmp_path: Any) -> None:
+    thread = f"alist-{uuid.uuid4().hex[:8]}"
+    config: Any = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+
+    async def main() -> None:
+        async with AsyncDataStore(url_for(kind, tmp_path)) as ds:
+            saver = AsyncStorekeeperSaver(ds)
+            try:
+                for cp, meta, writes in _checkpoints(250):
+                    stored = await saver.aput(config, cp, meta, {})
+                    if writes:
+                        await saver.aput_writes(stored, writes, task_id=f"task-{meta['step']}")
+                got = [t async for t in saver.alist(config, limit=150)]
+                assert [t.metadata["step"] for t in got] == list(range(249, 99, -1))
+                assert all(t.pending_writes == _expected_writes(t.metadata["step"]) for t in got)
+                odds = [t async for t in saver.alist(config, filter={"even": False})]
+                assert [t.metadata["step"] for t in odds] == list(range(249, 0, -2))
+                assert all(t.pending_writes == _expected_writes(t.metadata["step"]) for t in odds)
+            finally:
+                await saver.adelete_thread(thread)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
+def test_list_reads_pending_writes_in_one_statement_per_page(kind: str, tmp_path: Any) -> None:
+    thread = f"pages-{uuid.uuid4().hex[:8]}"
+    with DataStore(url_for(kind, tmp_path)) as ds, StorekeeperSaver(ds) as saver:
+        try:
+            _put_many(saver, thread, 250)
+            backend: Any = ds.backend
+            sent: list[str] = []
+            backend.statement_hook = sent.append
+            try:
+                listed = list(saver.list({"configurable": {"thread_id": thread}}))
+            finally:
+                backend.statement_hook = None
+            assert len(listed) == 250
+            # the checkpoints, then the writes of pages of 100, 100 and 50
+            assert len(sent) == 4
+        finally:
+            saver.delete_thread(thread)

@@ -57,6 +57,9 @@ from ..errors import UnsupportedOperation
 
 __all__ = ["AsyncStorekeeperSaver", "StorekeeperSaver"]
 
+#: checkpoints listed per page: the pending writes of a page are read in one statement
+LIST_PAGE = 100
+
 #: backend family -> the storage primitives serving the saver
 _IMPLEMENTATIONS = {
     "memory": "langgraph.memory:MemoryGraphCheckpoints",
@@ -137,9 +140,27 @@ class _Mapping:
         # a metadata filter is applied here, so the database cannot stop at the limit
         return thread, ns, cid, b, (limit if not filter else None)
 
-    @staticmethod
-    def _keeps(meta: dict[str, Any], filter: dict[str, Any] | None) -> bool:
-        return not filter or all(meta.get(k) == v for k, v in filter.items())
+    def _pages(
+        self, rows: list[GraphRow], filter: dict[str, Any] | None, limit: int | None
+    ) -> Iterator[list[GraphRow]]:
+        """The rows whose metadata matches *filter* (at most *limit*), in pages of
+        :data:`LIST_PAGE`: the pending writes of a page are read in one round trip."""
+        page: list[GraphRow] = []
+        n = 0
+        for row in rows:
+            if filter:
+                meta = self.serde.loads_typed((row[6], row[7]))
+                if not all(meta.get(k) == v for k, v in filter.items()):
+                    continue
+            page.append(row)
+            n += 1
+            if n == limit:
+                break
+            if len(page) == LIST_PAGE:
+                yield page
+                page = []
+        if page:
+            yield page
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         if current is None:
@@ -194,15 +215,10 @@ class StorekeeperSaver(_Mapping, BaseCheckpointSaver[str]):
         if limit is not None and limit <= 0:
             return
         rows = self.storage.list(*self._list_args(config, filter, before, limit))
-        n = 0
-        for row in rows:
-            meta = self.serde.loads_typed((row[6], row[7]))
-            if not self._keeps(meta, filter):
-                continue
-            yield self._tuple(row, self.storage.writes(row[0], row[1], row[2]))
-            n += 1
-            if limit is not None and n >= limit:
-                return
+        for page in self._pages(rows, filter, limit):
+            writes = self.storage.writes_of([r[:3] for r in page])
+            for row in page:
+                yield self._tuple(row, writes.get(row[:3], []))
 
     def put(
         self,
@@ -332,15 +348,10 @@ class AsyncStorekeeperSaver(_Mapping, BaseCheckpointSaver[str]):
         if limit is not None and limit <= 0:
             return
         rows = await self.storage.list(*self._list_args(config, filter, before, limit))
-        n = 0
-        for row in rows:
-            meta = self.serde.loads_typed((row[6], row[7]))
-            if not self._keeps(meta, filter):
-                continue
-            yield self._tuple(row, await self.storage.writes(row[0], row[1], row[2]))
-            n += 1
-            if limit is not None and n >= limit:
-                return
+        for page in self._pages(rows, filter, limit):
+            writes = await self.storage.writes_of([r[:3] for r in page])
+            for row in page:
+                yield self._tuple(row, writes.get(row[:3], []))
 
     async def aput(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,

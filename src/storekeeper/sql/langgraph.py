@@ -36,7 +36,6 @@ class LangGraphSQL:
     put: str
     get_one: str
     get_latest: str
-    writes_of: str
     delete_thread_writes: str
     delete_thread_checkpoints: str
     copy_checkpoints: str
@@ -58,6 +57,18 @@ class LangGraphSQL:
                 positional=True, slots={"rows": ", ".join([row] * n)},
             )
             self._sized[key] = sql
+        return sql
+
+    def writes_of(self, n: int) -> str:
+        """The pending writes of *n* checkpoints, positional: (thread, namespace, id) each."""
+        key = ("o", n)
+        sql = self._sized.get(key)
+        if sql is None:
+            q = load_queries(_Q)
+            one = q.template("writes_key", self.dialect.name)
+            sql = self._sized[key] = q.render(
+                self.dialect, "writes_of", positional=True, slots={"keys": " OR ".join([one] * n)}
+            )
         return sql
 
     def list(self, given: tuple[str, ...], limited: bool) -> str:
@@ -91,7 +102,7 @@ class LangGraphSQL:
 def langgraph_sql(dialect: str) -> LangGraphSQL:
     d = dialect_of(dialect)
     names = [
-        "put", "get_one", "get_latest", "writes_of", "delete_thread_writes",
+        "put", "get_one", "get_latest", "delete_thread_writes",
         "delete_thread_checkpoints", "copy_checkpoints", "copy_writes", "latest_per_ns",
         "prune_ns_writes", "prune_ns_checkpoints",
     ]

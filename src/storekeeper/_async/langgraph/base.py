@@ -12,8 +12,10 @@ from __future__ import annotations
 import builtins
 from abc import ABC, abstractmethod
 
-__all__ = ["AsyncGraphCheckpoints", "GraphRow", "GraphWrite", "NewWrite"]
+__all__ = ["AsyncGraphCheckpoints", "GraphKey", "GraphRow", "GraphWrite", "NewWrite"]
 
+#: a checkpoint's key: (thread, namespace, id)
+GraphKey = tuple[str, str, str]
 #: a stored checkpoint: (thread, namespace, id, parent id, type, bytes, metadata type, metadata)
 GraphRow = tuple[str, str, str, str | None, str, bytes, str, bytes]
 #: a stored write: (task id, channel, type, bytes, task path, idx)
@@ -51,8 +53,9 @@ class AsyncGraphCheckpoints(ABC):
         pending writes, in one round trip."""
 
     @abstractmethod
-    async def writes(self, thread: str, ns: str, cid: str) -> builtins.list[GraphWrite]:
-        """The pending writes of a checkpoint (in no particular order)."""
+    async def writes_of(self, keys: builtins.list[GraphKey]) -> dict[GraphKey, builtins.list[GraphWrite]]:
+        """The pending writes of each checkpoint of *keys* (in no particular order; a
+        checkpoint without any is left out), in one round trip."""
 
     @abstractmethod
     async def list(

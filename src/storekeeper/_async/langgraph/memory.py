@@ -8,7 +8,7 @@ from typing import Any
 
 from ...errors import StorageError
 from ..backends.memory import AsyncMemoryBackend
-from .base import AsyncGraphCheckpoints, GraphRow, GraphWrite, NewWrite
+from .base import AsyncGraphCheckpoints, GraphKey, GraphRow, GraphWrite, NewWrite
 
 __all__ = ["AsyncMemoryGraphCheckpoints"]
 
@@ -66,10 +66,10 @@ class AsyncMemoryGraphCheckpoints(AsyncGraphCheckpoints):
                 return None
             return found[0], list(self._writes.get((thread, ns, cid), {}).values())
 
-    async def writes(self, thread: str, ns: str, cid: str) -> builtins.list[GraphWrite]:
+    async def writes_of(self, keys: builtins.list[GraphKey]) -> dict[GraphKey, builtins.list[GraphWrite]]:
         self._check()
         with self.backend.lock:
-            return list(self._writes.get((thread, ns, cid), {}).values())
+            return {k: list(self._writes[k].values()) for k in keys if self._writes.get(k)}
 
     async def list(
         self, thread: str | None, ns: str | None, cid: str | None, before: str | None,

@@ -7,12 +7,14 @@ from typing import Any
 
 from ...sql.langgraph import langgraph_sql
 from ..backends.base import AsyncSQLBackend
-from .base import AsyncGraphCheckpoints, GraphRow, GraphWrite, NewWrite
+from .base import AsyncGraphCheckpoints, GraphKey, GraphRow, GraphWrite, NewWrite
 
 __all__ = ["AsyncSQLGraphCheckpoints"]
 
 #: writes per insert statement (9 parameters each)
 WRITE_CHUNK = 500
+#: checkpoints whose writes one statement reads (3 parameters each)
+KEYS_CHUNK = 100
 
 
 def _row(r: tuple[Any, ...]) -> GraphRow:
@@ -64,9 +66,16 @@ class AsyncSQLGraphCheckpoints(AsyncGraphCheckpoints):
         ]
         return _row(rows[0]), writes
 
-    async def writes(self, thread: str, ns: str, cid: str) -> builtins.list[GraphWrite]:
-        rows = await self.backend.fetchall(self.sql.writes_of, {"t": thread, "ns": ns, "id": cid})
-        return [(r[0], r[1], r[2], bytes(r[3]), r[4], int(r[5])) for r in rows]
+    async def writes_of(self, keys: builtins.list[GraphKey]) -> dict[GraphKey, builtins.list[GraphWrite]]:
+        out: dict[GraphKey, builtins.list[GraphWrite]] = {}
+        for start in range(0, len(keys), KEYS_CHUNK):
+            chunk = keys[start : start + KEYS_CHUNK]
+            params = [v for key in chunk for v in key]
+            for r in await self.backend.fetchall(self.sql.writes_of(len(chunk)), params):
+                out.setdefault((r[0], r[1], r[2]), []).append(
+                    (r[3], r[4], r[5], bytes(r[6]), r[7], int(r[8]))
+                )
+        return out
 
     async def list(
         self, thread: str | None, ns: str | None, cid: str | None, before: str | None,

@@ -10,7 +10,7 @@ from typing import Any
 
 from ...errors import StorageError
 from ..backends.memory import MemoryBackend
-from .base import GraphCheckpoints, GraphRow, GraphWrite, NewWrite
+from .base import GraphCheckpoints, GraphKey, GraphRow, GraphWrite, NewWrite
 
 __all__ = ["MemoryGraphCheckpoints"]
 
@@ -68,10 +68,10 @@ class MemoryGraphCheckpoints(GraphCheckpoints):
                 return None
             return found[0], list(self._writes.get((thread, ns, cid), {}).values())
 
-    def writes(self, thread: str, ns: str, cid: str) -> builtins.list[GraphWrite]:
+    def writes_of(self, keys: builtins.list[GraphKey]) -> dict[GraphKey, builtins.list[GraphWrite]]:
         self._check()
         with self.backend.lock:
-            return list(self._writes.get((thread, ns, cid), {}).values())
+            return {k: list(self._writes[k].values()) for k in keys if self._writes.get(k)}
 
     def list(
         self, thread: str | None, ns: str | None, cid: str | None, before: str | None,

@@ -9,12 +9,14 @@ from typing import Any
 
 from ...sql.langgraph import langgraph_sql
 from ..backends.base import SQLBackend
-from .base import GraphCheckpoints, GraphRow, GraphWrite, NewWrite
+from .base import GraphCheckpoints, GraphKey, GraphRow, GraphWrite, NewWrite
 
 __all__ = ["SQLGraphCheckpoints"]
 
 #: writes per insert statement (9 parameters each)
 WRITE_CHUNK = 500
+#: checkpoints whose writes one statement reads (3 parameters each)
+KEYS_CHUNK = 100
 
 
 def _row(r: tuple[Any, ...]) -> GraphRow:
@@ -66,9 +68,16 @@ class SQLGraphCheckpoints(GraphCheckpoints):
         ]
         return _row(rows[0]), writes
 
-    def writes(self, thread: str, ns: str, cid: str) -> builtins.list[GraphWrite]:
-        rows = self.backend.fetchall(self.sql.writes_of, {"t": thread, "ns": ns, "id": cid})
-        return [(r[0], r[1], r[2], bytes(r[3]), r[4], int(r[5])) for r in rows]
+    def writes_of(self, keys: builtins.list[GraphKey]) -> dict[GraphKey, builtins.list[GraphWrite]]:
+        out: dict[GraphKey, builtins.list[GraphWrite]] = {}
+        for start in range(0, len(keys), KEYS_CHUNK):
+            chunk = keys[start : start + KEYS_CHUNK]
+            params = [v for key in chunk for v in key]
+            for r in self.backend.fetchall(self.sql.writes_of(len(chunk)), params):
+                out.setdefault((r[0], r[1], r[2]), []).append(
+                    (r[3], r[4], r[5], bytes(r[6]), r[7], int(r[8]))
+                )
+        return out
 
     def list(
         self, thread: str | None, ns: str | None, cid: str | None, before: str | None,

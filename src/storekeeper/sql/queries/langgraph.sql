@@ -39,9 +39,15 @@ WHERE thread_id = :t AND checkpoint_ns = :ns ORDER BY checkpoint_id DESC LIMIT 1
 -- {*where}: the filters given (thread, namespace, id, before); newest first
 SELECT {cp_columns} FROM sk_lg_checkpoints {*where} ORDER BY checkpoint_id DESC {*limit};
 
+-- The pending writes of several checkpoints at once (positional, one writes_key
+-- per checkpoint, joined with OR: every database answers it from the primary key).
+
+-- name: writes_key
+(thread_id = :t AND checkpoint_ns = :ns AND checkpoint_id = :id);
+
 -- name: writes_of
-SELECT task_id, channel, data_type, data, task_path, idx FROM sk_lg_writes
-WHERE thread_id = :t AND checkpoint_ns = :ns AND checkpoint_id = :id;
+SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, channel, data_type, data, task_path, idx
+FROM sk_lg_writes WHERE {*keys};
 
 -- Writes, positional, one write_row per write. A regular write (idx >= 0) is kept
 -- as first written; a special one (error, interrupt …: idx < 0) replaces the last.
