@@ -41,7 +41,10 @@ __all__ = [
     "check_status",
     "check_strategy",
     "trusted_execution",
-    "trusted_state",
+    "SET_DICT",
+    "SET_EXTRA",
+    "SET_FIELDS_SET",
+    "SET_PRIVATE",
     "STATE_FIELDS",
     "STATUS_OF",
     "encode_json",
@@ -257,35 +260,30 @@ class WorkflowExecution(_Record):
         return check_status(v)
 
 
-_new = object.__new__
-_set = object.__setattr__
 #: every field is set on a record read back; one set shared by all of them (pydantic
 #: only ever adds an assigned field's name, which is in it already)
 STATE_FIELDS = set(TaskState.model_fields)
 _EXECUTION_FIELDS = set(WorkflowExecution.model_fields)
 
-
-def trusted_state(values: dict[str, Any]) -> TaskState:
-    """A :class:`TaskState` of *values* read back from a store (every field, already valid).
-
-    Skips validation: what the store wrote was validated on the way in, and a
-    tree of a thousand states would spend most of its time re-checking it.
-    """
-    st: TaskState = _new(TaskState)
-    _set(st, "__dict__", values)
-    _set(st, "__pydantic_fields_set__", STATE_FIELDS)
-    _set(st, "__pydantic_extra__", None)
-    _set(st, "__pydantic_private__", None)
-    return st
+# A pydantic model keeps its values and bookkeeping in four slots of BaseModel. A
+# record read back from a store is built by filling them directly, through the
+# slots' own descriptors (half the cost of ``object.__setattr__``): what the store
+# wrote was validated on the way in, and a tree of a thousand states would spend
+# most of its time re-checking it.
+_slots = BaseModel.__dict__
+SET_DICT = _slots["__dict__"].__set__
+SET_FIELDS_SET = _slots["__pydantic_fields_set__"].__set__
+SET_EXTRA = _slots["__pydantic_extra__"].__set__
+SET_PRIVATE = _slots["__pydantic_private__"].__set__
 
 
 def trusted_execution(values: dict[str, Any]) -> WorkflowExecution:
-    """A :class:`WorkflowExecution` of *values* read back from a store (see :func:`trusted_state`)."""
-    ex: WorkflowExecution = _new(WorkflowExecution)
-    _set(ex, "__dict__", values)
-    _set(ex, "__pydantic_fields_set__", _EXECUTION_FIELDS)
-    _set(ex, "__pydantic_extra__", None)
-    _set(ex, "__pydantic_private__", None)
+    """A :class:`WorkflowExecution` of *values* read back from a store (every field, already valid)."""
+    ex: WorkflowExecution = object.__new__(WorkflowExecution)
+    SET_DICT(ex, values)
+    SET_FIELDS_SET(ex, _EXECUTION_FIELDS)
+    SET_EXTRA(ex, None)
+    SET_PRIVATE(ex, None)
     return ex
 
 

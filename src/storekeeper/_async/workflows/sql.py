@@ -23,6 +23,10 @@ from ..._compat import rt_async as rt
 from ...core.bulk import collector_paused
 from ...core.entities import loads, utcnow_iso
 from ...core.workflows import (
+    SET_DICT,
+    SET_EXTRA,
+    SET_FIELDS_SET,
+    SET_PRIVATE,
     STATE_FIELDS,
     STATUS_OF,
     ProgressInfo,
@@ -123,7 +127,8 @@ def states_from_rows(rows: _Rows) -> list[TaskState]:
 def _build_states(rows: _Rows) -> list[TaskState]:
     out: list[TaskState] = []
     append = out.append
-    new, put, fields, cls = object.__new__, object.__setattr__, STATE_FIELDS, TaskState
+    new, cls, fields = object.__new__, TaskState, STATE_FIELDS
+    set_dict, set_fields, set_extra, set_private = SET_DICT, SET_FIELDS_SET, SET_EXTRA, SET_PRIVATE
     status_of, fromiso, utc, zones, lo, ts = STATUS_OF, _fromiso, _UTC, _UTC_ZONES, loads, _ts
     for row in rows:
         created, updated = row[13], row[14]
@@ -136,9 +141,8 @@ def _build_states(rows: _Rows) -> list[TaskState]:
             created, updated = ts(created), ts(updated)
         i, o, e = row[10], row[11], row[12]
         st = new(cls)
-        put(
+        set_dict(
             st,
-            "__dict__",
             {
                 "task_exec_id": row[0],
                 "task_id": row[1],
@@ -158,9 +162,9 @@ def _build_states(rows: _Rows) -> list[TaskState]:
                 "depth": row[15] if len(row) > 15 else None,
             },
         )
-        put(st, "__pydantic_fields_set__", fields)
-        put(st, "__pydantic_extra__", None)
-        put(st, "__pydantic_private__", None)
+        set_fields(st, fields)
+        set_extra(st, None)
+        set_private(st, None)
         append(st)
     return out
 
