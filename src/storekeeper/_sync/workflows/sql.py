@@ -132,6 +132,7 @@ def _build_states(rows: _Rows) -> list[TaskState]:
     new, cls, fields = object.__new__, TaskState, STATE_FIELDS
     set_dict, set_fields, set_extra, set_private = SET_DICT, SET_FIELDS_SET, SET_EXTRA, SET_PRIVATE
     status_of, fromiso, utc, zones, lo, ts = STATUS_OF, _fromiso, _UTC, _UTC_ZONES, loads, _ts
+    deep = len(rows) > 0 and len(rows[0]) > 15  # selected with the depth after the columns
     for row in rows:
         created, updated = row[13], row[14]
         if created.__class__ is str:
@@ -161,7 +162,7 @@ def _build_states(rows: _Rows) -> list[TaskState]:
                 "error": lo(e) if e is not None else None,
                 "created_at": created,
                 "updated_at": updated,
-                "depth": row[15] if len(row) > 15 else None,
+                "depth": row[15] if deep else None,
             },
         )
         set_fields(st, fields)
