@@ -64,6 +64,18 @@ class QueueSQL:
         """The update taking the ids ``:i0`` … ``:i{n-1}`` a :attr:`select_claim` found."""
         return _ids(self.dialect.name, "pop_ids" if pop else "lease_ids", n)
 
+    def ack_ids(self, n: int) -> str:
+        """Ack ``:i0`` … ``:i{n-1}`` held under the receipt ``:tok`` (returning the ids where it can)."""
+        return _ids(self.dialect.name, "ack_ids", n)
+
+    def nack_ids(self, n: int) -> str:
+        """Nack ``:i0`` … ``:i{n-1}`` held under the receipt ``:tok`` into status ``:st``."""
+        return _ids(self.dialect.name, "nack_ids", n)
+
+    def held_ids(self, n: int) -> str:
+        """Which of ``:i0`` … ``:i{n-1}`` the receipt ``:tok`` holds, locked."""
+        return _ids(self.dialect.name, "held_ids", n)
+
     def replay_ids(self, n: int) -> str:
         """Replay messages ``:i0`` … ``:i{n-1}`` (returning their queues where it can)."""
         return _ids(self.dialect.name, "replay_ids", n)

@@ -132,6 +132,24 @@ error_message = :err, error_details = {json:det} {settle_where};
 -- name: extend
 UPDATE port_messages SET visible_at = {after:secs} {settle_where};
 
+-- Settling a batch received under one receipt, in one statement: {*ids} is
+-- :i0, :i1, … ; where the database returns rows, the ids it settled.
+
+-- name: ack_ids
+UPDATE port_messages SET status = 'completed', completed_at = {ts}, lease_token = NULL
+WHERE id IN ({*ids}) AND lease_token = :tok AND status = 'processing' {returning:id};
+
+-- name: nack_ids
+UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
+error_message = :err, error_details = {json:det}
+WHERE id IN ({*ids}) AND lease_token = :tok AND status = 'processing' {returning:id};
+
+-- Without RETURNING, the rows still held are locked first, so the update that
+-- follows in the same transaction settles exactly those.
+-- name: held_ids
+SELECT id FROM port_messages WHERE id IN ({*ids}) AND lease_token = :tok
+AND status = 'processing' {for_update};
+
 -- name: status_of
 SELECT status FROM port_messages WHERE id = :id;
 
