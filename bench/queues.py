@@ -378,6 +378,7 @@ class MinSQL:
     ack: str
     claim_n: str  # up to :n at once (batched variants)
     ack_n: str  # DELETE … WHERE id IN (…) built per call
+    any_ready: str = ""  # MariaDB: is anything ready at all (no lock)
 
     @staticmethod
     def of(dialect: str, t: str) -> MinSQL:
@@ -410,6 +411,7 @@ class MinSQL:
             f"DELETE FROM {t} WHERE id = %s",
             f"SELECT id, payload FROM {t} WHERE status = 0 ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
             f"DELETE FROM {t} WHERE id IN ",
+            f"SELECT 1 FROM {t} WHERE status = 0 LIMIT 1",
         )
 
 
@@ -474,7 +476,12 @@ def min_consume(conn: Any, cur: Any, dialect: str, ms: MinSQL, limit: int, deadl
                     attempt += 1
                     time.sleep(min(0.05, 0.001 * 2**attempt))
             if row is None:
-                break
+                # InnoDB's SKIP LOCKED can pass over rows another transaction only just
+                # released: the queue is empty when a plain read finds nothing ready
+                ex(ms.any_ready)
+                if fetchone() is None:
+                    break
+                continue
             loads(row[1])
             ex(ack, (row[0],))
             n += 1
@@ -598,7 +605,10 @@ async def amin_consume(conn: Any, dialect: str, ms: MinSQL, limit: int, deadline
                     attempt += 1
                     await asyncio.sleep(min(0.05, 0.001 * 2**attempt))
             if row is None:
-                break
+                await ex(ms.any_ready)
+                if await fetchone() is None:
+                    break
+                continue
             loads(row[1])
             await ex(ack, (row[0],))
             n += 1

@@ -319,7 +319,7 @@ class AsyncSQLQueue(AsyncQueue):
         return len(rows)
 
     async def _replay_queue(self, q: str, status: str) -> int:
-        n = await self.backend.execute(self.sql.replay_queue, self._p(q=q, st=status))
+        n = await self.backend.execute(self.sql.replay_queue(status), self._p(q=q))
         if n:
             await self._announce(q)
         return n
@@ -334,13 +334,13 @@ class AsyncSQLQueue(AsyncQueue):
     async def _purge(self, q: str, status: str | None) -> int:
         if status is None:
             return await self.backend.execute(self.sql.purge_all, {"q": q})
-        return await self.backend.execute(self.sql.purge_status, {"q": q, "st": status})
+        return await self.backend.execute(self.sql.purge_status(status), {"q": q})
 
     async def _length(self, q: str, status: str | None) -> int:
         if status is None:
             row = await self.backend.fetchone(self.sql.length_all, {"q": q})
         else:
-            row = await self.backend.fetchone(self.sql.length_status, {"q": q, "st": status})
+            row = await self.backend.fetchone(self.sql.length_status(status), {"q": q})
         return int(row[0]) if row else 0
 
     async def _stats(self, q: str) -> QueueStats:

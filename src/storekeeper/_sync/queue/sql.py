@@ -27,8 +27,8 @@ from typing import Any
 
 from ..._compat import rt_sync as rt
 from ...core.entities import new_id, utcnow_iso
-from ...core.records import STATUSES, Message, QueueStats
 from ...core.queueing import MAX_BATCH
+from ...core.records import STATUSES, Message, QueueStats
 from ...errors import DatabaseConnectionError, LeaseError, TransactionError
 from ...sql.queue import as_utc, is_uuid, message_from_row, queue_sql
 from ..backends.base import SQLBackend
@@ -321,7 +321,7 @@ class SQLQueue(Queue):
         return len(rows)
 
     def _replay_queue(self, q: str, status: str) -> int:
-        n = self.backend.execute(self.sql.replay_queue, self._p(q=q, st=status))
+        n = self.backend.execute(self.sql.replay_queue(status), self._p(q=q))
         if n:
             self._announce(q)
         return n
@@ -336,13 +336,13 @@ class SQLQueue(Queue):
     def _purge(self, q: str, status: str | None) -> int:
         if status is None:
             return self.backend.execute(self.sql.purge_all, {"q": q})
-        return self.backend.execute(self.sql.purge_status, {"q": q, "st": status})
+        return self.backend.execute(self.sql.purge_status(status), {"q": q})
 
     def _length(self, q: str, status: str | None) -> int:
         if status is None:
             row = self.backend.fetchone(self.sql.length_all, {"q": q})
         else:
-            row = self.backend.fetchone(self.sql.length_status, {"q": q, "st": status})
+            row = self.backend.fetchone(self.sql.length_status(status), {"q": q})
         return int(row[0]) if row else 0
 
     def _stats(self, q: str) -> QueueStats:

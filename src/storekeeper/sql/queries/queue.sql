@@ -97,9 +97,12 @@ UPDATE port_messages SET {pop_set} WHERE id IN ({*ids});
 -- retry_count + 1); an expired lease is a failed delivery, dead-lettered once
 -- retries are spent, else delivered again.
 
+-- (status = 'failed' OR status = 'processing') is the predicate of the index
+-- of held and waiting messages, spelled as it is there (see schema step 005).
+
 -- name: reap_probe
-SELECT 1 FROM port_messages WHERE port_name = :q AND status IN ('failed', 'processing')
-AND visible_at <= {now} LIMIT 1;
+SELECT 1 FROM port_messages WHERE port_name = :q
+AND (status = 'failed' OR status = 'processing') AND visible_at <= {now} LIMIT 1;
 
 -- name: reap_retries
 UPDATE port_messages SET status = 'pending', retry_count = retry_count + 1
@@ -178,21 +181,33 @@ ORDER BY {seq} LIMIT :n;
 {replay_set} WHERE id IN ({*ids}) AND status IN ('dead_letter', 'completed', 'failed')
 {returning:port_name};
 
+-- {*where} is "status = '<status>'", a literal (one of STATUSES) written by the
+-- builder: a partial index serves a query only when the query names its status.
+
 -- name: replay_queue
-{replay_set} WHERE port_name = :q AND status = :st;
+{replay_set} WHERE port_name = :q AND {*where};
 
 -- name: purge_all
 DELETE FROM port_messages WHERE port_name = :q;
 
 -- name: purge_status
-DELETE FROM port_messages WHERE port_name = :q AND status = :st;
+DELETE FROM port_messages WHERE port_name = :q AND {*where};
 
 -- name: length_all
 SELECT COUNT(*) FROM port_messages WHERE port_name = :q;
 
 -- name: length_status
-SELECT COUNT(*) FROM port_messages WHERE port_name = :q AND status = :st;
+SELECT COUNT(*) FROM port_messages WHERE port_name = :q AND {*where};
 
+-- One count per status, each where its index is (completed ones: the table).
 -- name: stats
-SELECT status, COUNT(*), MIN(created_at) FROM port_messages WHERE port_name = :q
-GROUP BY status;
+SELECT 'pending', COUNT(*), MIN(created_at) FROM port_messages
+WHERE port_name = :q AND status = 'pending'
+UNION ALL SELECT 'processing', COUNT(*), NULL FROM port_messages
+WHERE port_name = :q AND status = 'processing'
+UNION ALL SELECT 'failed', COUNT(*), NULL FROM port_messages
+WHERE port_name = :q AND status = 'failed'
+UNION ALL SELECT 'dead_letter', COUNT(*), NULL FROM port_messages
+WHERE port_name = :q AND status = 'dead_letter'
+UNION ALL SELECT 'completed', COUNT(*), NULL FROM port_messages
+WHERE port_name = :q AND status = 'completed';
