@@ -266,6 +266,29 @@ redis.call('ZREM', base .. 'leases', id)
 redis.call('ZADD', base .. 'completed', now, id)
 return {1}
 
+-- name: ack_many
+--- ack every message ARGV[2..] held under the receipt ARGV[1]; answers, for each
+--- one refused, its id and its status now (nil when gone)
+-- include: common
+
+local base, receipt = KEYS[1], ARGV[1]
+local now = clock()
+local refused = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local h = base .. 'msg:' .. id
+  local f = redis.call('HMGET', h, 'status', 'receipt')
+  if f[1] ~= 'processing' or f[2] ~= receipt then
+    refused[#refused + 1] = id
+    refused[#refused + 1] = f[1]
+  else
+    redis.call('HSET', h, 'status', 'completed', 'completed_at', now)
+    redis.call('ZREM', base .. 'leases', id)
+    redis.call('ZADD', base .. 'completed', now, id)
+  end
+end
+return refused
+
 -- name: nack
 -- include: held
 

@@ -29,9 +29,11 @@ from __future__ import annotations
 import datetime as _dt
 
 from ..._compat import rt_async as rt
+from ...core.queueing import MAX_BATCH
 from ...core.records import Message, QueueStats
 from ...core.redis_layout import (
     ACK,
+    ACK_MANY,
     BATCH,
     CLAIM,
     COUNTS,
@@ -60,6 +62,7 @@ from ...core.redis_layout import (
     stats_from_counts,
     text_or_none,
 )
+from ...errors import LeaseError
 from ..backends.redis import AsyncRedisBackend
 from .base import AsyncQueue, NewMessage, lease_error
 
@@ -123,6 +126,23 @@ class AsyncRedisQueue(AsyncQueue):
         res = await self.backend.eval(ACK, (self._keys.base(msg.queue),), ack_argv(msg))
         if res[0] != 1:
             raise lease_error("ack", msg, text_or_none(res[1]))
+
+    async def _ack_many(self, msgs: list[Message]) -> dict[str, LeaseError]:
+        """One script call per queue and receipt (a batch from one receive is one)."""
+        groups: dict[tuple[str, str | None], list[Message]] = {}
+        for m in msgs:
+            groups.setdefault((m.queue, m.receipt), []).append(m)
+        stale: dict[str, LeaseError] = {}
+        for (q, receipt), group in groups.items():
+            for start in range(0, len(group), MAX_BATCH):
+                by_id = {m.id: m for m in group[start : start + MAX_BATCH]}
+                res = await self.backend.eval(
+                    ACK_MANY, (self._keys.base(q),), (receipt, *by_id)
+                )
+                for i in range(0, len(res), 2):
+                    mid = text_or_none(res[i]) or ""
+                    stale[mid] = lease_error("ack", by_id[mid], text_or_none(res[i + 1]))
+        return stale
 
     async def _nack(
         self, msg: Message, status: str, error: str | None, details: str | None, delay: float

@@ -25,8 +25,9 @@ from typing import Any
 
 from ..._compat import rt_async as rt
 from ...core.entities import new_id, utcnow_iso
+from ...core.queueing import MAX_BATCH
 from ...core.records import STATUSES, Message, QueueStats
-from ...errors import DatabaseConnectionError, TransactionError
+from ...errors import DatabaseConnectionError, LeaseError, TransactionError
 from ...sql.queue import as_utc, is_uuid, message_from_row, queue_sql
 from ..backends.base import AsyncSQLBackend
 from .base import AsyncQueue, NewMessage, lease_error
@@ -231,6 +232,56 @@ class AsyncSQLQueue(AsyncQueue):
             "nack", msg, self.sql.nack, {"st": status, "err": error, "det": details, "delay": delay}
         )
 
+    async def _ack_many(self, msgs: list[Message]) -> dict[str, LeaseError]:
+        return await self._settle_many("ack", [(m, "", 0.0) for m in msgs], {})
+
+    async def _nack_many(
+        self, plan: list[tuple[Message, str, float]], error: str | None, details: str | None
+    ) -> dict[str, LeaseError]:
+        return await self._settle_many("nack", plan, {"err": error, "det": details})
+
+    async def _settle_many(
+        self, action: str, plan: list[tuple[Message, str, float]], params: dict[str, Any]
+    ) -> dict[str, LeaseError]:
+        """One statement per receipt (and, for nacks, per new status and delay)."""
+        groups: dict[tuple[str | None, str, float], list[Message]] = {}
+        for m, status, wait in plan:
+            groups.setdefault((m.receipt, status, wait), []).append(m)
+        stale: dict[str, LeaseError] = {}
+        for (tok, status, wait), group in groups.items():
+            for start in range(0, len(group), MAX_BATCH):
+                chunk = group[start : start + MAX_BATCH]
+                p = self._p(tok=tok, **params)
+                if action == "nack":
+                    p["st"] = status
+                    p["delay"] = wait
+                    sql = self.sql.nack_ids(len(chunk))
+                else:
+                    sql = self.sql.ack_ids(len(chunk))
+                for i, m in enumerate(chunk):
+                    p[f"i{i}"] = m.id
+                done = await self._settle_ids(sql, chunk, p)
+                if len(done) == len(chunk):
+                    continue
+                for m in chunk:
+                    if m.id not in done:
+                        row = await self.backend.fetchone(self.sql.status_of, {"id": m.id})
+                        stale[m.id] = lease_error(action, m, row[0] if row else None)
+        return stale
+
+    async def _settle_ids(self, sql: str, chunk: list[Message], p: dict[str, Any]) -> set[str]:
+        """Run a batch settle; return the ids it settled."""
+        b = self.backend
+        if self._one_statement:
+            return {str(r[0]) for r in await b.fetchall(sql, p)}
+        async with b.transaction() as conn:
+            held = await conn.fetchall(
+                self.sql.held_ids(len(chunk)), {k: v for k, v in p.items() if k[0] == "i" or k == "tok"}
+            )
+            if held:
+                await conn.execute(sql, p)
+        return {str(r[0]) for r in held}
+
     async def _extend(self, msg: Message, seconds: float) -> _dt.datetime:
         await self._settle("extend the lease of", msg, self.sql.extend, {"secs": seconds})
         return _dt.datetime.now(_UTC) + _dt.timedelta(seconds=seconds)
@@ -268,7 +319,7 @@ class AsyncSQLQueue(AsyncQueue):
         return len(rows)
 
     async def _replay_queue(self, q: str, status: str) -> int:
-        n = await self.backend.execute(self.sql.replay_queue, self._p(q=q, st=status))
+        n = await self.backend.execute(self.sql.replay_queue(status), self._p(q=q))
         if n:
             await self._announce(q)
         return n
@@ -283,13 +334,13 @@ class AsyncSQLQueue(AsyncQueue):
     async def _purge(self, q: str, status: str | None) -> int:
         if status is None:
             return await self.backend.execute(self.sql.purge_all, {"q": q})
-        return await self.backend.execute(self.sql.purge_status, {"q": q, "st": status})
+        return await self.backend.execute(self.sql.purge_status(status), {"q": q})
 
     async def _length(self, q: str, status: str | None) -> int:
         if status is None:
             row = await self.backend.fetchone(self.sql.length_all, {"q": q})
         else:
-            row = await self.backend.fetchone(self.sql.length_status, {"q": q, "st": status})
+            row = await self.backend.fetchone(self.sql.length_status(status), {"q": q})
         return int(row[0]) if row else 0
 
     async def _stats(self, q: str) -> QueueStats:
