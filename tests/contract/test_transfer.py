@@ -119,6 +119,36 @@ def fill(ds: Any, n: int = 7) -> None:
     ds.sinks.write_many("out", [{"row": i} for i in range(n)], data_type="row")
     ds.cache.set("k:forever", {"v": 1})
     ds.cache.set("k:hour", [1, 2], ttl=3600)
+    q = ds.queue
+    q.push_many("jobs", [{"job": i} for i in range(n)], metadata={"src": "t"}, source="a", target="b")
+    q.push("jobs", "later", delay=3600)
+    q.push("other", [1, "ü"], max_retries=0)
+    bad = q.receive("other", timeout=0)
+    q.nack(bad, "broke")  # no retries left: a dead letter
+    done = q.receive("jobs", timeout=0)
+    q.ack(done)  # completed: history, not copied
+
+
+def queue_view(ds: Any) -> dict[str, Any]:
+    """The queues as a consumer sees them (reads only)."""
+    q = ds.queue
+    out: dict[str, Any] = {}
+    for name in ("jobs", "other"):
+        st = q.stats(name)
+        out[name] = (st.pending, st.processing, st.failed, st.dead_letter)
+    out["dead"] = [(m.id, m.data, m.error, m.retry_count, m.created_at) for m in q.dead_letters("other")]
+    return out
+
+
+def drain(ds: Any, name: str) -> list[Any]:
+    """Every visible message of queue *name*, in delivery order (taken)."""
+    out: list[Any] = []
+    while True:
+        m = ds.queue.receive(name, timeout=0)
+        if m is None:
+            return out
+        out.append((m.id, m.data, m.metadata, m.source, m.target))
+        ds.queue.ack(m)
 
 
 def snapshot(ds: Any) -> dict[str, Any]:
@@ -149,6 +179,7 @@ def snapshot(ds: Any) -> dict[str, Any]:
         "sinks": sorted((r.id, json.dumps(r.data), r.data_type, r.created_at)
                         for r in ds.sinks.read("out", limit=1000)),
         "cache": (ds.cache.get("k:forever"), ds.cache.get("k:hour")),
+        "queues": queue_view(ds),
     }
 
 
@@ -162,13 +193,16 @@ def test_copy_moves_every_kind_of_record(stores: Stores, a: str, b: str) -> None
     assert stats["collections"].read == 7 and stats["collections"].written == 7
     assert stats["tasks"].read == 8 and stats["metrics"].read == 7
     assert stats["cache"].read == 2 and stats.skipped == 0
+    # jobs: 6 pending + 1 delayed (the acked one stays behind); other: 1 dead letter
+    assert stats["queue"].read == 8
     assert all(s.seconds >= 0 for s in stats.kinds.values())
     assert ("tasks", 8, 8) in seen and ("collections", 0, 7) in seen
     # a second run finds everything there: nothing written twice
     again = storekeeper.copy(src, dst, batch_size=4)
     assert again.written == 0 and again.skipped == again.read == stats.read
     assert snapshot(dst) == snapshot(src)
-
+    # push order survives: consumers of the target see what those of the source would
+    assert drain(dst, "jobs") == drain(src, "jobs")
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
 def test_async_copy_from_urls(stores: Stores, kind: str) -> None:
@@ -263,7 +297,7 @@ def test_export_then_import_into_another_backend(stores: Stores, tmp_path: Path,
     fill(src)
     path = tmp_path / name
     counts = src.export(path)
-    assert counts["collections"] == 7 and counts["tasks"] == 8
+    assert counts["collections"] == 7 and counts["tasks"] == 8 and counts["queue"] == 8
     assert not (tmp_path / (name + ".partial")).exists()
     opener: Callable[..., Any] = gzip.open if name.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as fh:
@@ -275,6 +309,7 @@ def test_export_then_import_into_another_backend(stores: Stores, tmp_path: Path,
     # importing again changes nothing
     dst.import_(path)
     assert snapshot(dst) == snapshot(src)
+    assert drain(dst, "jobs") == drain(src, "jobs")
 
 
 def test_import_refuses_bad_files_and_writes_nothing(stores: Stores, tmp_path: Path) -> None:
@@ -333,7 +368,7 @@ def test_cleanup_counts_and_dry_run(stores: Stores, kind: str, api: str) -> None
         ds.cache.set("kept", 2)
         ds.health.heartbeat("h", "healthy")
         time.sleep(0.1)
-        expect = {"metrics": 26, "checkpoints": 5, "cache": 1, "health": 0}
+        expect = {"metrics": 26, "checkpoints": 5, "cache": 1, "health": 0, "queue_messages": 0}
         dry = ds.cleanup(dry_run=True, health_days=1, batch_size=7)
         assert {k: dry[k] for k in expect} == expect
         assert len(ds.metrics.query(limit=1000)) == 26 and ds.checkpoints.get("cp", 1) is not None
@@ -346,6 +381,14 @@ def test_cleanup_counts_and_dry_run(stores: Stores, kind: str, api: str) -> None
         assert ds.cache.get("kept") == 2
         assert {k: v for k, v in ds.cleanup(dry_run=True).items() if v} == {}
         assert ds.cleanup(health_days=0)["health"] == 1
+        ds.queue.push("q", 1)
+        ds.queue.push("q", 2)
+        ds.queue.ack(ds.queue.receive("q", timeout=0))
+        time.sleep(0.01)
+        assert ds.cleanup(completed_messages_days=0, dry_run=True)["queue_messages"] == 1
+        assert ds.cleanup(completed_messages_days=0)["queue_messages"] == 1
+        st = ds.queue.stats("q")
+        assert (st.pending, st.completed) == (1, 0)
         with pytest.raises(ValidationError, match="metrics_days"):
             ds.cleanup(metrics_days=-1)
     finally:

@@ -214,3 +214,12 @@ class AsyncRedisQueue(AsyncQueue):
 
     async def _stats(self, q: str) -> QueueStats:
         return stats_from_counts(q, await self._counts(q, True))
+
+    # -- retention (ds.cleanup) --
+    async def _count_completed_before(self, before: _dt.datetime) -> int:
+        """Redis keeps completed messages 7 days and trims them itself (module docstring)."""
+        return 0
+
+    async def _delete_completed_before(self, before: _dt.datetime, limit: int) -> int:
+        """Redis keeps completed messages 7 days and trims them itself (module docstring)."""
+        return 0

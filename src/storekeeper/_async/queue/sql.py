@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..._compat import rt_async as rt
@@ -29,6 +30,7 @@ from ...core.queueing import MAX_BATCH
 from ...core.records import STATUSES, Message, QueueStats
 from ...errors import DatabaseConnectionError, LeaseError, TransactionError
 from ...sql.queue import as_utc, is_uuid, message_from_row, queue_sql
+from ...sql.queue_transfer import queue_transfer_sql
 from ..backends.base import AsyncSQLBackend
 from .base import AsyncQueue, NewMessage, lease_error
 
@@ -51,6 +53,8 @@ _UTC = _dt.UTC
 
 class AsyncSQLQueue(AsyncQueue):
     """``ds.queue`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("queue",)
 
     def __init__(self, backend: AsyncSQLBackend) -> None:
         super().__init__()
@@ -355,3 +359,40 @@ class AsyncSQLQueue(AsyncQueue):
                 age = max(0.0, (_dt.datetime.now(_UTC) - created).total_seconds())
         return QueueStats(queue=q, oldest_pending_age=age, **counts)
 
+    # -- copy, export, import and retention (storekeeper.copy and ds.cleanup drive these) --
+    async def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        p: dict[str, Any] = {"n": limit, "now": time.time()}
+        if after is None:
+            rows = await self.backend.fetchall(t.export_first, p)
+        else:
+            rows = await self.backend.fetchall(t.export_after, {**p, "after": after})
+        return [t.to_portable(r) for r in rows]
+
+    async def _count_rows(self, kind: str) -> int:
+        row = await self.backend.fetchone(queue_transfer_sql(self.backend.dialect.name).count)
+        return int(row[0]) if row else 0
+
+    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        written = 0
+        now = time.time()
+        async with self.backend.transaction():
+            for start in range(0, len(rows), t.rows_per_insert):
+                chunk = rows[start : start + t.rows_per_insert]
+                sql, names = t.insert(len(chunk))
+                written += await self.backend.execute(sql, t.params(chunk, names, now))
+        return written
+
+    async def _count_completed_before(self, before: _dt.datetime) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        row = await self.backend.fetchone(
+            t.count_completed_before, {"t": self.backend.dialect.ts_param(before)}
+        )
+        return int(row[0]) if row else 0
+
+    async def _delete_completed_before(self, before: _dt.datetime, limit: int) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        return await self.backend.execute(
+            t.delete_completed_before, {"t": self.backend.dialect.ts_param(before), "n": limit}
+        )

@@ -216,3 +216,12 @@ class RedisQueue(Queue):
 
     def _stats(self, q: str) -> QueueStats:
         return stats_from_counts(q, self._counts(q, True))
+
+    # -- retention (ds.cleanup) --
+    def _count_completed_before(self, before: _dt.datetime) -> int:
+        """Redis keeps completed messages 7 days and trims them itself (module docstring)."""
+        return 0
+
+    def _delete_completed_before(self, before: _dt.datetime, limit: int) -> int:
+        """Redis keeps completed messages 7 days and trims them itself (module docstring)."""
+        return 0

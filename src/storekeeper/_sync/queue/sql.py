@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..._compat import rt_sync as rt
@@ -31,6 +32,7 @@ from ...core.queueing import MAX_BATCH
 from ...core.records import STATUSES, Message, QueueStats
 from ...errors import DatabaseConnectionError, LeaseError, TransactionError
 from ...sql.queue import as_utc, is_uuid, message_from_row, queue_sql
+from ...sql.queue_transfer import queue_transfer_sql
 from ..backends.base import SQLBackend
 from .base import Queue, NewMessage, lease_error
 
@@ -53,6 +55,8 @@ _UTC = _dt.UTC
 
 class SQLQueue(Queue):
     """``ds.queue`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("queue",)
 
     def __init__(self, backend: SQLBackend) -> None:
         super().__init__()
@@ -357,3 +361,40 @@ class SQLQueue(Queue):
                 age = max(0.0, (_dt.datetime.now(_UTC) - created).total_seconds())
         return QueueStats(queue=q, oldest_pending_age=age, **counts)
 
+    # -- copy, export, import and retention (storekeeper.copy and ds.cleanup drive these) --
+    def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        p: dict[str, Any] = {"n": limit, "now": time.time()}
+        if after is None:
+            rows = self.backend.fetchall(t.export_first, p)
+        else:
+            rows = self.backend.fetchall(t.export_after, {**p, "after": after})
+        return [t.to_portable(r) for r in rows]
+
+    def _count_rows(self, kind: str) -> int:
+        row = self.backend.fetchone(queue_transfer_sql(self.backend.dialect.name).count)
+        return int(row[0]) if row else 0
+
+    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        written = 0
+        now = time.time()
+        with self.backend.transaction():
+            for start in range(0, len(rows), t.rows_per_insert):
+                chunk = rows[start : start + t.rows_per_insert]
+                sql, names = t.insert(len(chunk))
+                written += self.backend.execute(sql, t.params(chunk, names, now))
+        return written
+
+    def _count_completed_before(self, before: _dt.datetime) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        row = self.backend.fetchone(
+            t.count_completed_before, {"t": self.backend.dialect.ts_param(before)}
+        )
+        return int(row[0]) if row else 0
+
+    def _delete_completed_before(self, before: _dt.datetime, limit: int) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        return self.backend.execute(
+            t.delete_completed_before, {"t": self.backend.dialect.ts_param(before), "n": limit}
+        )
