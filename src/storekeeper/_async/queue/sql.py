@@ -377,6 +377,11 @@ class AsyncSQLQueue(AsyncQueue):
         t = queue_transfer_sql(self.backend.dialect.name)
         written = 0
         now = time.time()
+        if self.backend.dialect.pipelined_many:
+            sql, names = t.insert(1)
+            params = [t.params([r], names, now) for r in rows]
+            async with self.backend.transaction() as conn:
+                return await conn.executemany(sql, params)
         async with self.backend.transaction():
             for start in range(0, len(rows), t.rows_per_insert):
                 chunk = rows[start : start + t.rows_per_insert]
