@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SERVER_URLS, AsyncAsSync, LoopRunner, need
+from conftest import SERVER_URLS, AsyncAsSync, LoopRunner, need, raw_redis, with_query
 from test_schema_upgrade import Scratch
 
 import storekeeper
@@ -409,3 +409,51 @@ def test_stats_show_rows_and_bytes_per_table(stores: Stores, kind: str) -> None:
         assert stats["c_docs"]["rows"] == 7 and stats["task_states"]["rows"] == 8
         assert stats["component_metrics"]["rows"] == 7 and stats["migration_history"]["rows"] == 0
         assert stats["c_docs"]["bytes"] > 0 and stats["component_metrics"]["bytes"] > 0
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL with a key prefix of its own, every key under it deleted afterwards."""
+    need("redis")
+    prefix = f"t{uuid.uuid4().hex[:12]}:"
+    yield with_query(SERVER_URLS["redis"], prefix=prefix)
+    client = raw_redis()
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql", "mysql"])
+def test_cache_to_and_from_redis(stores: Stores, redis_url: str, kind: str) -> None:
+    src = stores.open(kind)
+    src.cache.set("a", {"v": 1})
+    src.cache.set("b", [1, "ü"], ttl=3600)
+    src.cache.set("gone", 1, ttl=0.05)
+    time.sleep(0.1)
+    side = DataStore("memory://", cache_url=redis_url)
+    stores.opened.append(side)
+    stats = storekeeper.copy(src, side, include=["cache"], batch_size=1)
+    assert (stats["cache"].read, stats["cache"].written) == (2, 2)
+    assert side.cache.get("a") == {"v": 1} and side.cache.get("b") == [1, "ü"]
+    assert side.cache.get("gone") is None
+    assert 3500 < (side.cache.ttl("b") or 0) <= 3600 and side.cache.ttl("a") == float("inf")
+    again = storekeeper.copy(src, side, include=["cache"])
+    assert (again["cache"].written, again["cache"].skipped) == (0, 2)
+    back = stores.open(kind)
+    stats = storekeeper.copy(side, back, include=["cache"])
+    assert stats["cache"].read == 2
+    assert back.cache.get("a") == {"v": 1} and back.cache.get("b") == [1, "ü"]
+    assert 3500 < (back.cache.ttl("b") or 0) <= 3600
+
+
+def test_queue_to_or_from_redis_is_refused(stores: Stores, redis_url: str) -> None:
+    src = stores.open("sqlite")
+    src.queue.push("q", 1)
+    side = DataStore("memory://", queue_url=redis_url)
+    stores.opened.append(side)
+    with pytest.raises(UnsupportedOperation, match="include="):
+        storekeeper.copy(src, side, include=["queue"])
+    assert side.queue.length("q") == 0

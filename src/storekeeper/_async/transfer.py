@@ -87,7 +87,7 @@ class _StoreSide:
         if kind == "collections":
             return
         cap = self._cap(kind)
-        if not hasattr(cap, "_export_rows"):
+        if not hasattr(cap, "_export_rows") and not hasattr(cap, "_export_pages"):
             backend = self.ds._routes[CAPABILITY[kind]].database_type.value
             raise UnsupportedOperation(
                 f"copy, export and import of {kind} records are not available on {backend}; "
@@ -125,6 +125,11 @@ class _StoreSide:
     ) -> AsyncIterator[list[dict[str, Any]]]:
         key = "id" if coll is not None else _key(kind)
         target = self._repo(coll) if coll is not None else self._cap(kind)
+        if coll is None and hasattr(target, "_export_pages"):
+            # a backend without key order (Redis) walks its keys with a cursor
+            async for rows in target._export_pages(kind, size):
+                yield rows
+            return
         after: Any = None
         while True:
             if coll is not None:
