@@ -457,3 +457,21 @@ def test_queue_to_or_from_redis_is_refused(stores: Stores, redis_url: str) -> No
     with pytest.raises(UnsupportedOperation, match="include="):
         storekeeper.copy(src, side, include=["queue"])
     assert side.queue.length("q") == 0
+
+
+@pytest.mark.parametrize(("a", "b"), [("sqlite", "memory"), ("memory", "postgresql")])
+def test_async_export_import_cleanup_and_stats(stores: Stores, tmp_path: Path, a: str, b: str) -> None:
+    runner = LoopRunner()
+    src: Any = AsyncAsSync(AsyncDataStore(stores.url(a)), runner)
+    dst: Any = AsyncAsSync(AsyncDataStore(stores.url(b)), runner)
+    try:
+        fill(src)
+        counts = src.export(tmp_path / "a.jsonl")
+        assert dst.import_(tmp_path / "a.jsonl") == counts
+        assert snapshot(dst) == snapshot(src)
+        assert dst.cleanup(dry_run=True)["metrics"] == 7  # fill() dates them in January
+        assert sum(v["rows"] for v in dst.stats().values()) >= sum(counts.values())
+    finally:
+        src.close()
+        dst.close()
+        runner.close()
