@@ -81,6 +81,7 @@ __all__ = [
     "COUNTS",
     "DEAD",
     "EXTEND",
+    "IMPORT",
     "NACK",
     "PURGE",
     "PUSH",
@@ -287,6 +288,7 @@ REPLAY_IDS = script("replay_ids")
 REPLAY_QUEUE = script("replay_queue")
 PURGE = script("purge")
 COUNTS = script("counts")
+IMPORT = script("import")
 
 # -- script arguments (ARGV) --------------------------------------------------------
 
