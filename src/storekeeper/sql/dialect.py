@@ -104,6 +104,11 @@ class Dialect(ABC):
     #: foreign-key cascades stop a few levels deep (InnoDB: 15), so a deep chain of
     #: rows is detached before the delete that would cascade through it
     shallow_cascades: ClassVar[bool] = False
+    #: DDL takes part in transactions (a failed migration leaves nothing behind);
+    #: where it does not (MySQL), every DDL statement commits itself
+    transactional_ddl: ClassVar[bool] = True
+    #: bulk imports go through COPY into a stage table (``copy_in`` on the backend)
+    copy_import: ClassVar[bool] = False
 
     # -- control statements --
     begin: ClassVar[str] = "BEGIN"
@@ -220,6 +225,14 @@ class Dialect(ABC):
         """Insert-or-update on conflict of *key*, updating *columns* (comma-separated)."""
         sets = ", ".join(f"{c} = excluded.{c}" for c in columns.split(","))
         return f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
+
+    def tok_insert_ignore(self) -> str:
+        """Said after ``INSERT`` where the database leaves existing rows alone that way."""
+        return ""
+
+    def tok_ignore_conflict(self) -> str:
+        """Leave a row alone when one with its key (or another unique value) exists."""
+        return "ON CONFLICT DO NOTHING"
 
     @abstractmethod
     def tok_now(self) -> str:
