@@ -82,8 +82,13 @@ RETURNING {msg_columns}, {seq};
 -- MySQL has no UPDATE … RETURNING: it selects the rows FOR UPDATE SKIP LOCKED,
 -- then updates them by id ({*ids}: :i0, :i1, …), in one short transaction.
 
+-- (visible_at, the last of msg_columns, is not read back: the lease ends :lease
+-- seconds after the server time selected last, and each datetime costs PyMySQL
+-- a parse in Python)
 -- name: select_claim [mysql]
-SELECT {msg_columns}, seq, UTC_TIMESTAMP(6) FROM port_messages {next_index}
+SELECT id, {text:message_data}, {text:message_metadata}, status, retry_count, max_retries,
+created_at, source_component, target_component, error_message, NULL, seq, UTC_TIMESTAMP(6)
+FROM port_messages {next_index}
 WHERE port_name = :q AND status = 'pending' AND visible_at <= {now}
 ORDER BY seq LIMIT :n {skip_locked};
 
