@@ -2131,6 +2131,11 @@ def ratio_specs(backend: str, w: str, labels: dict[str, str]) -> list[RatioSpec]
                 "storekeeper async / storekeeper sync",
                 same("sk_async", "sk_sync", q3, dict.fromkeys(q3, t8) if backend != "sqlite" else None),
             ))
+            if "min_async" in labels:
+                out.append(RatioSpec(
+                    "the driver alone: minimal queue async / sync (what async costs before storekeeper)",
+                    same("min_async", "min", q3),
+                ))
             out.append(RatioSpec(
                 f"storekeeper batches of {BATCH} / one at a time",
                 {"push": RatioCell(("sk_batch", "push"), ("sk_sync", "push")),

@@ -46,8 +46,8 @@ leases agree across hosts; Redis 6.2 or later):
   once. When nothing is ready it answers the milliseconds until ``due``;
 - ``ack`` / ``nack`` / ``extend``: check id, receipt and status ``processing``
   together, then settle; a refusal answers the status now (nil when gone), and
-  the other consumer's claim is left as it is; ``ack_many`` does the same for
-  every message of a batch received under one receipt;
+  the other consumer's claim is left as it is; ``ack_many`` / ``nack_many``
+  do the same for every message of a batch received under one receipt;
 - ``replay_ids``, ``replay_queue``, ``purge`` (bounded batches, looped by the
   client), ``dead`` and ``counts`` (read only).
 
@@ -75,6 +75,7 @@ from .records import Message, QueueStats
 __all__ = [
     "ACK",
     "ACK_MANY",
+    "NACK_MANY",
     "BATCH",
     "CLAIM",
     "COMPLETED_RETENTION_MS",
@@ -108,6 +109,7 @@ __all__ = [
     "length_from_counts",
     "message_from_row",
     "nack_argv",
+    "nack_many_argv",
     "parse_scripts",
     "purge_argv",
     "push_calls",
@@ -281,6 +283,7 @@ PUSH = script("push")
 CLAIM = script("claim")
 ACK = script("ack")
 ACK_MANY = script("ack_many")
+NACK_MANY = script("nack_many")
 NACK = script("nack")
 EXTEND = script("extend")
 DEAD = script("dead")
@@ -344,6 +347,19 @@ def nack_argv(
         details or "",
         math.ceil(delay * 1000),
     )
+
+
+def nack_many_argv(
+    receipt: str | None,
+    plan: Sequence[tuple[Message, str, float]],
+    error: str | None,
+    details: str | None,
+) -> list[Any]:
+    """The arguments of ``nack_many``: the shared error, then (id, status, delay ms) per message."""
+    argv: list[Any] = [receipt, "0" if error is None else "1", error or "", details or ""]
+    for msg, status, delay in plan:
+        argv += [msg.id, status, math.ceil(delay * 1000)]
+    return argv
 
 
 def extend_argv(msg: Message, seconds: float) -> tuple[Any, ...]:

@@ -289,6 +289,52 @@ for i = 2, #ARGV do
 end
 return refused
 
+-- name: nack_many
+--- nack every message of a batch held under the receipt ARGV[1], as nack does each:
+--- ARGV[2] is '1' when an error is kept, ARGV[3] the error, ARGV[4] its details ('' for
+--- none), then per message its id, its new status and its retry delay (ms); answers,
+--- for each one refused, its id and its status now (nil when gone)
+-- include: common
+
+local base, receipt = KEYS[1], ARGV[1]
+local now = clock()
+local refused = {}
+local retrying = false
+for i = 5, #ARGV, 3 do
+  local id, status = ARGV[i], ARGV[i + 1]
+  local h = base .. 'msg:' .. id
+  local f = redis.call('HMGET', h, 'status', 'receipt')
+  if f[1] ~= 'processing' or f[2] ~= receipt then
+    refused[#refused + 1] = id
+    refused[#refused + 1] = f[1]
+  else
+    local set, del = {'status', status}, {}
+    if ARGV[2] == '1' then
+      set[#set + 1] = 'error'; set[#set + 1] = ARGV[3]
+    else
+      del[#del + 1] = 'error'
+    end
+    if ARGV[4] ~= '' then
+      set[#set + 1] = 'error_details'; set[#set + 1] = ARGV[4]
+    else
+      del[#del + 1] = 'error_details'
+    end
+    redis.call('HSET', h, unpack(set))
+    if #del > 0 then redis.call('HDEL', h, unpack(del)) end
+    redis.call('ZREM', base .. 'leases', id)
+    if status == 'failed' then
+      local t = now + tonumber(ARGV[i + 2])
+      redis.call('ZADD', base .. 'retry', t, id)
+      soon(base, t)
+      retrying = true
+    else
+      redis.call('ZADD', base .. 'dead', redis.call('HGET', h, 'seq'), id)
+    end
+  end
+end
+if retrying then poke(base) end
+return refused
+
 -- name: nack
 -- include: held
 

@@ -109,7 +109,11 @@ def _insert(dialect: str, n: int) -> str:
 def _status(dialect: str, name: str, status: str) -> str:
     if status not in STATUSES:  # checked by the caller: a literal never comes from elsewhere
         raise ValueError(f"not a message status: {status!r}")
-    return _render(dialect, name, where=f"status = '{status}'")
+    where = f"status = '{status}'"
+    if status in ("failed", "processing"):
+        # the terms of the held-messages index's predicate (see queries/queue.sql)
+        where += " AND " + _render(dialect, "held")
+    return _render(dialect, name, where=where)
 
 
 @cache

@@ -41,6 +41,7 @@ from redis.backoff import NoBackoff
 
 from ..._compat import rt_async as rt
 from ..._compat.liveness import fd_of, idle_socket_dead
+from ..._compat.redis_packing import HiredisConnection, HiredisSSLConnection  # sync: skip
 from ...config import DatabaseConfig
 from ...core.redis_layout import LuaScript
 from ...errors import ConfigError, DatabaseConnectionError, StorageError
@@ -151,10 +152,12 @@ class AsyncRedisBackend:
             # this store's sessions apart
             "client_name": cfg.options.get("application_name", DEFAULT_APPLICATION_NAME),
         }
+        # async: pack commands with hiredis as the sync client does (see _compat.redis_packing)
+        kwargs["connection_class"] = HiredisConnection  # sync: skip
         mode = cfg.ssl_mode
         if mode in _TLS_MODES:
             reqs, check_host = _TLS_MODES[mode]
-            kwargs["connection_class"] = redis_lib.SSLConnection
+            kwargs["connection_class"] = HiredisSSLConnection  # sync: kwargs["connection_class"] = redis_lib.SSLConnection
             kwargs["ssl_cert_reqs"] = reqs
             kwargs["ssl_check_hostname"] = check_host
             for option, keyword in _TLS_FILES.items():

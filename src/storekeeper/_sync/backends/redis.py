@@ -153,6 +153,7 @@ class RedisBackend:
             # this store's sessions apart
             "client_name": cfg.options.get("application_name", DEFAULT_APPLICATION_NAME),
         }
+        # async: pack commands with hiredis as the sync client does (see _compat.redis_packing)
         mode = cfg.ssl_mode
         if mode in _TLS_MODES:
             reqs, check_host = _TLS_MODES[mode]

@@ -45,6 +45,7 @@ from ...core.redis_layout import (
     EXTEND,
     IMPORT,
     NACK,
+    NACK_MANY,
     PURGE,
     PUSH,
     PUSH_CHUNK,
@@ -62,6 +63,7 @@ from ...core.redis_layout import (
     lease_terms,
     length_from_counts,
     nack_argv,
+    nack_many_argv,
     purge_argv,
     push_calls,
     replay_queue_argv,
@@ -163,6 +165,26 @@ class RedisQueue(Queue):
                 for i in range(0, len(res), 2):
                     mid = text_or_none(res[i]) or ""
                     stale[mid] = lease_error("ack", by_id[mid], text_or_none(res[i + 1]))
+        return stale
+
+    def _nack_many(
+        self, plan: list[tuple[Message, str, float]], error: str | None, details: str | None
+    ) -> dict[str, LeaseError]:
+        """One script call per queue and receipt, as :meth:`_ack_many`."""
+        groups: dict[tuple[str, str | None], list[tuple[Message, str, float]]] = {}
+        for item in plan:
+            groups.setdefault((item[0].queue, item[0].receipt), []).append(item)
+        stale: dict[str, LeaseError] = {}
+        for (q, receipt), group in groups.items():
+            for start in range(0, len(group), MAX_BATCH):
+                chunk = group[start : start + MAX_BATCH]
+                by_id = {m.id: m for m, _, _ in chunk}
+                res = self.backend.eval(
+                    NACK_MANY, (self._keys.base(q),), nack_many_argv(receipt, chunk, error, details)
+                )
+                for i in range(0, len(res), 2):
+                    mid = text_or_none(res[i]) or ""
+                    stale[mid] = lease_error("nack", by_id[mid], text_or_none(res[i + 1]))
         return stale
 
     def _nack(

@@ -82,8 +82,13 @@ RETURNING {msg_columns}, {seq};
 -- MySQL has no UPDATE … RETURNING: it selects the rows FOR UPDATE SKIP LOCKED,
 -- then updates them by id ({*ids}: :i0, :i1, …), in one short transaction.
 
+-- (visible_at, the last of msg_columns, is not read back: the lease ends :lease
+-- seconds after the server time selected last, and each datetime costs PyMySQL
+-- a parse in Python)
 -- name: select_claim [mysql]
-SELECT {msg_columns}, seq, UTC_TIMESTAMP(6) FROM port_messages {next_index}
+SELECT id, {text:message_data}, {text:message_metadata}, status, retry_count, max_retries,
+created_at, source_component, target_component, error_message, NULL, seq, UTC_TIMESTAMP(6)
+FROM port_messages {next_index}
 WHERE port_name = :q AND status = 'pending' AND visible_at <= {now}
 ORDER BY seq LIMIT :n {skip_locked};
 
@@ -97,26 +102,32 @@ UPDATE port_messages SET {pop_set} WHERE id IN ({*ids});
 -- retry_count + 1); an expired lease is a failed delivery, dead-lettered once
 -- retries are spent, else delivered again.
 
--- (status = 'failed' OR status = 'processing') is the predicate of the index
--- of held and waiting messages, spelled as it is there (see schema step 005).
+-- The index of held and waiting messages (schema step 005) has the predicate
+-- (status = 'failed' OR status = 'processing') AND visible_at IS NOT NULL: a
+-- statement that means to use it says {held} (visible_at is never NULL; the
+-- term is there so that an ack, which finds its row by id, cannot pick that
+-- index, and SQLite needs the terms spelled as the index spells them).
+
+-- name: held
+(status = 'failed' OR status = 'processing') AND visible_at IS NOT NULL;
 
 -- name: reap_probe
 SELECT 1 FROM port_messages WHERE port_name = :q
-AND (status = 'failed' OR status = 'processing') AND visible_at <= {now} LIMIT 1;
+AND {held} AND visible_at <= {now} LIMIT 1;
 
 -- name: reap_retries
 UPDATE port_messages SET status = 'pending', retry_count = retry_count + 1
-WHERE port_name = :q AND status = 'failed' AND visible_at <= {now};
+WHERE port_name = :q AND status = 'failed' AND {held} AND visible_at <= {now};
 
 -- name: reap_dead
 UPDATE port_messages SET status = 'dead_letter', lease_token = NULL,
 error_message = 'lease expired before ack (the consumer died or took too long)'
-WHERE port_name = :q AND status = 'processing' AND visible_at <= {now}
+WHERE port_name = :q AND status = 'processing' AND {held} AND visible_at <= {now}
 AND retry_count >= max_retries;
 
 -- name: reap_leases
 UPDATE port_messages SET status = 'pending', lease_token = NULL, retry_count = retry_count + 1
-WHERE port_name = :q AND status = 'processing' AND visible_at <= {now};
+WHERE port_name = :q AND status = 'processing' AND {held} AND visible_at <= {now};
 
 -- name: next_due
 SELECT {secs_until:MIN(visible_at)} FROM port_messages
@@ -204,9 +215,9 @@ SELECT COUNT(*) FROM port_messages WHERE port_name = :q AND {*where};
 SELECT 'pending', COUNT(*), MIN(created_at) FROM port_messages
 WHERE port_name = :q AND status = 'pending'
 UNION ALL SELECT 'processing', COUNT(*), NULL FROM port_messages
-WHERE port_name = :q AND status = 'processing'
+WHERE port_name = :q AND status = 'processing' AND {held}
 UNION ALL SELECT 'failed', COUNT(*), NULL FROM port_messages
-WHERE port_name = :q AND status = 'failed'
+WHERE port_name = :q AND status = 'failed' AND {held}
 UNION ALL SELECT 'dead_letter', COUNT(*), NULL FROM port_messages
 WHERE port_name = :q AND status = 'dead_letter'
 UNION ALL SELECT 'completed', COUNT(*), NULL FROM port_messages

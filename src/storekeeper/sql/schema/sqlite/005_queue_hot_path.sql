@@ -9,13 +9,15 @@
 --
 -- The predicates are spelled the way the statements spell them (SQLite uses
 -- a partial index only when the query's WHERE clause implies its predicate
--- term for term).
+-- term for term). "visible_at IS NOT NULL" (always true) keeps the index of
+-- held messages to the statements that look for due ones (visible_at <= now):
+-- an ack, which names neither, finds its row by id.
 
 DROP INDEX IF EXISTS idx_port_messages_status;
 DROP INDEX IF EXISTS idx_port_messages_next;
 CREATE INDEX IF NOT EXISTS idx_port_messages_ready ON port_messages (port_name)
     WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS idx_port_messages_held ON port_messages (port_name, visible_at)
-    WHERE status = 'failed' OR status = 'processing';
+    WHERE (status = 'failed' OR status = 'processing') AND visible_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_port_messages_dead ON port_messages (port_name)
     WHERE status = 'dead_letter';
