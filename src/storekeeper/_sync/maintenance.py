@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core.capabilities import Capability
@@ -43,6 +44,17 @@ def _check_batch(value: object) -> int:
     return value
 
 
+_Delete = Callable[[_dt.datetime, int], int]
+
+
+def _in_batches(delete: _Delete, before: _dt.datetime, batch: int) -> int:
+    """Run *delete* (rows older than *before*, at most *batch* a time) until none is left."""
+    total = 0
+    while n := delete(before, batch):
+        total += n
+    return total
+
+
 def cleanup(
     ds: DataStore,
     *,
@@ -69,13 +81,7 @@ def cleanup(
         if dry_run:
             out["metrics"] = metrics._count_before(before)
         else:
-            total = 0
-            while True:
-                n = metrics._delete_before_batch(before, batch)
-                total += n
-                if n == 0:
-                    break
-            out["metrics"] = total
+            out["metrics"] = _in_batches(metrics._delete_before_batch, before, batch)
 
     if keep is not None and Capability.CHECKPOINTS.value in offered:
         cp: Any = ds.checkpoints
@@ -92,13 +98,7 @@ def cleanup(
         if dry_run:
             out["queue_messages"] = q._count_completed_before(before)
         else:
-            total = 0
-            while True:
-                n = q._delete_completed_before(before, batch)
-                total += n
-                if n == 0:
-                    break
-            out["queue_messages"] = total
+            out["queue_messages"] = _in_batches(q._delete_completed_before, before, batch)
 
     if Capability.CACHE.value in offered:
         cache: Any = ds.cache

@@ -48,6 +48,33 @@ local function row(base, id)
   table.insert(r, 1, id)
   return r
 end
+-- settle a held message h (id) as nacked: status 'failed' (retried delay ms after now)
+-- or 'dead_letter'; the error kept when keep is '1', its details unless det is ''.
+-- Answers whether it will be retried
+local function nacked(base, h, id, status, keep, err, det, delay, now)
+  local set, del = {'status', status}, {}
+  if keep == '1' then
+    set[#set + 1] = 'error'; set[#set + 1] = err
+  else
+    del[#del + 1] = 'error'
+  end
+  if det ~= '' then
+    set[#set + 1] = 'error_details'; set[#set + 1] = det
+  else
+    del[#del + 1] = 'error_details'
+  end
+  redis.call('HSET', h, unpack(set))
+  if #del > 0 then redis.call('HDEL', h, unpack(del)) end
+  redis.call('ZREM', base .. 'leases', id)
+  if status == 'failed' then
+    local t = now + tonumber(delay)
+    redis.call('ZADD', base .. 'retry', t, id)
+    soon(base, t)
+    return true
+  end
+  redis.call('ZADD', base .. 'dead', redis.call('HGET', h, 'seq'), id)
+  return false
+end
 
 -- name: held
 --- a settle script starts by checking that the caller still holds the message
@@ -307,29 +334,8 @@ for i = 5, #ARGV, 3 do
   if f[1] ~= 'processing' or f[2] ~= receipt then
     refused[#refused + 1] = id
     refused[#refused + 1] = f[1]
-  else
-    local set, del = {'status', status}, {}
-    if ARGV[2] == '1' then
-      set[#set + 1] = 'error'; set[#set + 1] = ARGV[3]
-    else
-      del[#del + 1] = 'error'
-    end
-    if ARGV[4] ~= '' then
-      set[#set + 1] = 'error_details'; set[#set + 1] = ARGV[4]
-    else
-      del[#del + 1] = 'error_details'
-    end
-    redis.call('HSET', h, unpack(set))
-    if #del > 0 then redis.call('HDEL', h, unpack(del)) end
-    redis.call('ZREM', base .. 'leases', id)
-    if status == 'failed' then
-      local t = now + tonumber(ARGV[i + 2])
-      redis.call('ZADD', base .. 'retry', t, id)
-      soon(base, t)
-      retrying = true
-    else
-      redis.call('ZADD', base .. 'dead', redis.call('HGET', h, 'seq'), id)
-    end
+  elseif nacked(base, h, id, status, ARGV[2], ARGV[3], ARGV[4], ARGV[i + 2], now) then
+    retrying = true
   end
 end
 if retrying then poke(base) end
@@ -338,29 +344,7 @@ return refused
 -- name: nack
 -- include: held
 
-local status = ARGV[3]
-local set, del = {'status', status}, {}
-if ARGV[4] == '1' then
-  set[#set + 1] = 'error'; set[#set + 1] = ARGV[5]
-else
-  del[#del + 1] = 'error'
-end
-if ARGV[6] ~= '' then
-  set[#set + 1] = 'error_details'; set[#set + 1] = ARGV[6]
-else
-  del[#del + 1] = 'error_details'
-end
-redis.call('HSET', h, unpack(set))
-if #del > 0 then redis.call('HDEL', h, unpack(del)) end
-redis.call('ZREM', base .. 'leases', id)
-if status == 'failed' then
-  local t = now + tonumber(ARGV[7])
-  redis.call('ZADD', base .. 'retry', t, id)
-  soon(base, t)
-  poke(base)
-else
-  redis.call('ZADD', base .. 'dead', redis.call('HGET', h, 'seq'), id)
-end
+if nacked(base, h, id, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], now) then poke(base) end
 return {1}
 
 -- name: extend

@@ -39,6 +39,15 @@ class _Row:
         )
 
 
+def _prunable(rows: list[_Row], keep: int, now: _dt.datetime) -> list[_Row]:
+    """What pruning to the newest *keep* removes: older versions and expired ones, never the latest."""
+    if not rows:
+        return []
+    top = rows[-1].version
+    kept = {r.version for r in rows[-keep:]}
+    return [r for r in rows if r.version not in kept or (not r.live(now) and r.version < top)]
+
+
 class AsyncMemoryCheckpoints(AsyncCheckpoints):
     """``ds.checkpoints`` on ``memory://``."""
 
@@ -145,11 +154,7 @@ class AsyncMemoryCheckpoints(AsyncCheckpoints):
         now = _dt.datetime.now(_dt.UTC)
         with self.backend.lock:
             rows = self._rows.get(name, [])
-            if not rows:
-                return 0
-            top = rows[-1].version
-            kept = {r.version for r in rows[-keep:]}
-            doomed = [r for r in rows if r.version not in kept or (not r.live(now) and r.version < top)]
+            doomed = _prunable(rows, keep, now)
             for r in doomed:
                 rows.remove(r)
             return len(doomed)
@@ -160,14 +165,7 @@ class AsyncMemoryCheckpoints(AsyncCheckpoints):
 
     async def _count_prunable(self, name: str, keep: int, now: _dt.datetime) -> int:
         with self.backend.lock:
-            rows = self._rows.get(name, [])
-            if not rows:
-                return 0
-            top = rows[-1].version
-            kept = {r.version for r in rows[-keep:]}
-            return sum(
-                1 for r in rows if r.version not in kept or (not r.live(now) and r.version < top)
-            )
+            return len(_prunable(self._rows.get(name, []), keep, now))
 
     async def _delete(self, name: str) -> int:
         with self.backend.lock:
