@@ -1,0 +1,215 @@
+"""The ``storekeeper`` command: serve the API, watch health and queues, day-two work.
+
+Every command takes the store's URL from ``--url`` or ``$STOREKEEPER_URL``
+(default: the embedded SQLite store), prints tables (``--json``: JSON) and
+exits non-zero with a one-line reason when something fails. Passwords are
+never printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import DataStore
+from .errors import StorageError
+from .redact import redact, scrub_exc
+
+app = typer.Typer(
+    name="storekeeper",
+    help="Persistence for workflow and dataflow engines: serve it over HTTP, watch it, move it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+queues_app = typer.Typer(help="Inspect and repair queues.", no_args_is_help=True)
+app.add_typer(queues_app, name="queues")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _State:
+    url: str | None = None
+    json: bool = False
+
+
+state = _State()
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", envvar="STOREKEEPER_URL", help="the store's URL (default: $STOREKEEPER_URL, else ./data/storekeeper.db)", show_default=False),
+]
+
+
+@app.callback()
+def main(
+    url: UrlOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """storekeeper: run `storekeeper serve` for the HTTP API over the embedded SQLite store."""
+    state.url = url
+    state.json = json_out
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one line (redacted) on stderr and exit with *code*."""
+    err.print(f"error: {redact(message)}", markup=False)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def failures() -> Iterator[None]:
+    """Turn the store's errors into one line and exit code 1."""
+    try:
+        yield
+    except StorageError as exc:
+        fail(scrub_exc(exc))
+    except OSError as exc:
+        fail(scrub_exc(exc))
+
+
+@contextlib.contextmanager
+def opened(url: str | None = None) -> Iterator[DataStore]:
+    with failures(), DataStore(url if url is not None else state.url) as ds:
+        yield ds
+
+
+def emit(data: Any, table: Table | None = None, line: str | None = None) -> None:
+    """``--json``: *data* as JSON on stdout; else the table or the line."""
+    if state.json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+        return
+    if table is not None:
+        out.print(table)
+    if line is not None:
+        out.print(line, markup=False)
+
+
+# -- serve -----------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    blueprint: Annotated[str | None, typer.Argument(help="a blueprint YAML file (seed 000 format); none: the API over --url")] = None,
+    host: Annotated[str, typer.Option(help="address to bind (default only this machine)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port of the API (without a blueprint)")] = 8000,
+    token: Annotated[str | None, typer.Option(envvar="STOREKEEPER_TOKEN", help="bearer token every route but /health wants", show_default=False)] = None,
+    max_body: Annotated[int, typer.Option(min=1, help="largest request body accepted, bytes")] = 1_048_576,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the HTTP API (docs at /docs), or every endpoint of a BLUEPRINT."""
+    from .service.server import run_default
+
+    with failures():
+        if blueprint is None:
+            run_default(state.url, host, port, token=token, max_body=max_body, log_level=log_level,
+                        announce=lambda s: out.print(s, markup=False))
+        else:
+            from .service.blueprint import run_blueprint
+
+            run_blueprint(blueprint, host=host, token=token, max_body=max_body, log_level=log_level,
+                          announce=lambda s: out.print(s, markup=False))
+
+
+# -- health ------------------------------------------------------------------------------
+
+
+@app.command()
+def health() -> None:
+    """Ping the store; list the components' heartbeats. Exit 1 when it does not answer."""
+    with opened() as ds:
+        ok = ds.ping()
+        summary = ds.health.summary()
+        comps = ds.health.all()
+    data = {
+        "store": ds.config.redacted_url,
+        "store_connected": ok,
+        "status": summary.status if comps else ("healthy" if ok else "unhealthy"),
+        "components": [{"component": c.component_name, "status": c.status,
+                        "last_heartbeat": c.last_heartbeat} for c in comps],
+    }
+    table = Table("component", "status", "last heartbeat", title=f"{ds.config.redacted_url}: connected")
+    for c in comps:
+        table.add_row(c.component_name, c.status, str(c.last_heartbeat))
+    emit(data, table if comps else None,
+         None if comps else f"{ds.config.redacted_url}: connected, no component heartbeats")
+
+
+# -- queues ----------------------------------------------------------------------------------
+
+
+@queues_app.command("stats")
+def queues_stats(queues: Annotated[list[str], typer.Argument(help="queue names")]) -> None:
+    """Messages per status and the oldest pending message's age."""
+    with opened() as ds:
+        rows = [ds.queue.stats(q).as_dict() for q in queues]
+    table = Table("queue", "pending", "processing", "completed", "failed", "dead_letter", "oldest pending (s)")
+    for r in rows:
+        age = r["oldest_pending_age"]
+        table.add_row(r["queue"], *(str(r[k]) for k in ("pending", "processing", "completed", "failed", "dead_letter")),
+                      "-" if age is None else f"{age:.1f}")
+    emit(rows, table)
+
+
+@queues_app.command("dead-letters")
+def queues_dead_letters(
+    queue: Annotated[str, typer.Argument(help="queue name")],
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+) -> None:
+    """The queue's dead-lettered messages, oldest first, with their errors."""
+    with opened() as ds:
+        msgs = ds.queue.dead_letters(queue, limit)
+    rows = [{"id": m.id, "retry_count": m.retry_count, "error": m.error, "data": m.data,
+             "created_at": m.created_at} for m in msgs]
+    table = Table("id", "retries", "error", "data", title=f"{queue}: {len(rows)} dead letter(s)")
+    for r in rows:
+        table.add_row(r["id"], str(r["retry_count"]), str(r["error"] or ""),
+                      orjson.dumps(r["data"]).decode()[:80])
+    emit(rows, table)
+
+
+@queues_app.command("replay")
+def queues_replay(
+    queue: Annotated[str, typer.Argument(help="queue name")],
+    status: Annotated[str, typer.Option(help="dead_letter, failed or completed")] = "dead_letter",
+) -> None:
+    """Send the queue's dead (or failed, completed) messages back to pending."""
+    with opened() as ds:
+        n = ds.queue.replay(queue, status=status)
+    emit({"queue": queue, "replayed": n}, line=f"{queue}: {n} message(s) sent back to pending")
+
+
+@queues_app.command("purge")
+def queues_purge(
+    queue: Annotated[str, typer.Argument(help="queue name")],
+    status: Annotated[str | None, typer.Option(help="only messages in this status")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
+) -> None:
+    """Delete the queue's messages (only those in --status if given)."""
+    if not yes and not state.json and sys.stdin.isatty():
+        typer.confirm(f"delete {'every' if status is None else status} message of {queue}?", abort=True)
+    with opened() as ds:
+        n = ds.queue.purge(queue, status)
+    emit({"queue": queue, "purged": n}, line=f"{queue}: {n} message(s) deleted")
+
+
+def run() -> None:
+    """The console script's entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    run()
