@@ -20,8 +20,9 @@ def test_offers_lists_capabilities_by_backend() -> None:
     assert offers("redis") == (Capability.QUEUE, Capability.CACHE)
     assert [c.value for c in offers("sqlite")] == [
         "repositories", "transactions", "queue", "cache", "workflows", "tasks",
-        "states", "checkpoints", "metrics", "health", "sinks",
+        "states", "checkpoints", "metrics", "health", "sinks", "migrations",
     ]
+    assert Capability.MIGRATIONS not in offers("memory")
     assert offers("mongodb") == ()
 
 

@@ -30,6 +30,7 @@ from .core.components import (
 )
 from .core.entities import Entity, new_id
 from .core.filters import OPERATORS, QueryFilter, SortOrder
+from .core.migrations import MigrationRecord, MigrationReport, MigrationStatus, SchemaReport
 from .core.paging import Page, PaginatedResult, Pagination
 from .core.records import Message, QueueStats
 from .core.workflows import (
@@ -48,6 +49,7 @@ from .errors import (
     DataValidationError,
     DuplicateError,
     LeaseError,
+    MigrationError,
     NotFoundError,
     SchemaValidationError,
     SerializationError,
@@ -85,6 +87,10 @@ __all__ = [
     "HealthSummary",
     "LeaseError",
     "Message",
+    "MigrationError",
+    "MigrationRecord",
+    "MigrationReport",
+    "MigrationStatus",
     "MetricBucket",
     "MetricPoint",
     "NotFoundError",
@@ -96,6 +102,7 @@ __all__ = [
     "QueueStats",
     "QueryFilter",
     "Repository",
+    "SchemaReport",
     "SchemaValidationError",
     "SerializationError",
     "SinkRecord",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = [
     "StorageError",
+    "MigrationError",
     "NotFoundError",
     "DuplicateError",
     "ConflictError",
@@ -123,6 +124,26 @@ class ConfigError(StorageError, ValueError):
 
 class SchemaValidationError(StorageError):
     """The database schema does not match what the store expects."""
+
+
+class MigrationError(StorageError):
+    """A user migration could not be applied or rolled back.
+
+    :ivar version: the migration's version (``"003"``), or None.
+    :ivar statements_run: the statements of it that ran and stayed applied (only
+        where DDL commits itself, MySQL; empty where the database rolled it back).
+    """
+
+    version: str | None = None
+    statements_run: tuple[str, ...] = ()
+
+    def __init__(
+        self, *args: object, version: str | None = None,
+        statements_run: tuple[str, ...] = (), **kw: object,
+    ) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.version = version
+        self.statements_run = statements_run
 
 
 class DataValidationError(StorageError):

@@ -17,6 +17,7 @@ from .cache.base import AsyncCache
 from .checkpoints.base import AsyncCheckpoints
 from .health.base import AsyncHealth
 from .metrics.base import AsyncMetrics
+from .migrations.base import AsyncMigrations
 from .queue.base import AsyncQueue
 from .registry import AsyncBackend, AsyncTransactional, capability_class, make_backend
 from .repository.base import AsyncRepository, check_collection, check_fields
@@ -260,6 +261,12 @@ class AsyncDataStore:
     def sinks(self) -> AsyncSinks:
         """Queryable sink output (SPEC §4): ``write``, ``read``, ``count``, ``delete``."""
         return cast(AsyncSinks, self._component(Capability.SINKS))
+
+    @property
+    def migrations(self) -> AsyncMigrations:
+        """The user's own migrations and schema checks (SPEC §7): ``apply``, ``rollback``,
+        ``status``, ``history``, ``validate``. SQL stores only."""
+        return cast(AsyncMigrations, self._component(Capability.MIGRATIONS))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:

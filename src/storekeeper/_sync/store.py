@@ -19,6 +19,7 @@ from .cache.base import Cache
 from .checkpoints.base import Checkpoints
 from .health.base import Health
 from .metrics.base import Metrics
+from .migrations.base import Migrations
 from .queue.base import Queue
 from .registry import Backend, Transactional, capability_class, make_backend
 from .repository.base import Repository, check_collection, check_fields
@@ -262,6 +263,12 @@ class DataStore:
     def sinks(self) -> Sinks:
         """Queryable sink output (SPEC §4): ``write``, ``read``, ``count``, ``delete``."""
         return cast(Sinks, self._component(Capability.SINKS))
+
+    @property
+    def migrations(self) -> Migrations:
+        """The user's own migrations and schema checks (SPEC §7): ``apply``, ``rollback``,
+        ``status``, ``history``, ``validate``. SQL stores only."""
+        return cast(Migrations, self._component(Capability.MIGRATIONS))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

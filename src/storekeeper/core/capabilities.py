@@ -47,6 +47,7 @@ class Capability(StrEnum):
     METRICS = "metrics"
     HEALTH = "health"
     SINKS = "sinks"
+    MIGRATIONS = "migrations"
 
     @property
     def label(self) -> str:
@@ -125,6 +126,10 @@ REGISTRY: dict[Capability, dict[str, str]] = {
     Capability.SINKS: {
         "memory": "sinks.memory:MemorySinks",
         "sql": "sinks.sql:SQLSinks",
+    },
+    # the user's own schema migrations, schema validation and table stats: SQL only
+    Capability.MIGRATIONS: {
+        "sql": "migrations.sql:SQLMigrations",
     },
 }
 

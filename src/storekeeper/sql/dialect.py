@@ -104,6 +104,9 @@ class Dialect(ABC):
     #: foreign-key cascades stop a few levels deep (InnoDB: 15), so a deep chain of
     #: rows is detached before the delete that would cascade through it
     shallow_cascades: ClassVar[bool] = False
+    #: DDL takes part in transactions (a failed migration leaves nothing behind);
+    #: where it does not (MySQL), every DDL statement commits itself
+    transactional_ddl: ClassVar[bool] = True
 
     # -- control statements --
     begin: ClassVar[str] = "BEGIN"

@@ -122,6 +122,7 @@ class MySQLDialect(Dialect):
     update_returning = False
     #: InnoDB cascades foreign keys at most 15 levels deep
     shallow_cascades = True
+    transactional_ddl = False
     schema_version_ddl = (
         "CREATE TABLE IF NOT EXISTS schema_version (version INT PRIMARY KEY, "
         "description TEXT NOT NULL, checksum VARCHAR(64), "

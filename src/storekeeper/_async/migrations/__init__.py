@@ -1,0 +1,1 @@
+"""User migrations, schema validation and storage stats: one module per backend family."""
