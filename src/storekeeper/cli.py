@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 queues_app = typer.Typer(help="Inspect and repair queues.", no_args_is_help=True)
 app.add_typer(queues_app, name="queues")
+migrate_app = typer.Typer(help="Apply, roll back and inspect your own schema migrations.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -142,6 +144,101 @@ def health() -> None:
         table.add_row(c.component_name, c.status, str(c.last_heartbeat))
     emit(data, table if comps else None,
          None if comps else f"{ds.config.redacted_url}: connected, no component heartbeats")
+
+
+# -- migrations and schema checks ---------------------------------------------------------
+
+SourceArg = Annotated[
+    str,
+    typer.Argument(help="a folder of NNN_name.sql files (-- UP / -- DOWN), or a YAML file "
+                        "with a 'migrations' list (seed 000's {version, description, sql})"),
+]
+
+
+def migration_source(source: str) -> Any:
+    """A folder as given; a YAML file as its ``migrations`` list."""
+    from .config.environment import load_yaml
+    from .errors import ValidationError
+
+    if os.path.isdir(source):
+        return source
+    if not os.path.exists(source):
+        raise ValidationError(f"migration source {source} does not exist")
+    doc = load_yaml(source, what="migration file")
+    if isinstance(doc, dict):
+        doc = doc.get("migrations")
+    if not isinstance(doc, list):
+        raise ValidationError(f"{source} holds no 'migrations' list")
+    return doc
+
+
+@migrate_app.command("up")
+def migrate_up(
+    source: SourceArg,
+    target: Annotated[str | None, typer.Option(help="apply up to this version (included)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would run, change nothing")] = False,
+) -> None:
+    """Apply the pending migrations of SOURCE, in order, each once."""
+    with opened() as ds:
+        report = ds.migrations.apply(migration_source(source), target=target, dry_run=dry_run)
+    verb = "would apply" if dry_run else "applied"
+    emit({"applied": report.applied, "skipped": report.skipped, "dry_run": dry_run},
+         line=f"{verb}: {', '.join(report.applied) or 'nothing (up to date)'}")
+
+
+@migrate_app.command("down")
+def migrate_down(
+    source: SourceArg,
+    target: Annotated[str, typer.Option(help="roll back every version above this one (0: all)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would run, change nothing")] = False,
+) -> None:
+    """Roll back the applied migrations above --target, newest first (their DOWN parts)."""
+    with opened() as ds:
+        report = ds.migrations.rollback(migration_source(source), target, dry_run=dry_run)
+    verb = "would roll back" if dry_run else "rolled back"
+    emit({"rolled_back": report.rolled_back, "dry_run": dry_run},
+         line=f"{verb}: {', '.join(report.rolled_back) or 'nothing'}")
+
+
+@migrate_app.command("status")
+def migrate_status(source: SourceArg) -> None:
+    """Which versions of SOURCE are applied, pending or changed since they ran. Exit 1 if any changed."""
+    with opened() as ds:
+        st = ds.migrations.status(migration_source(source))
+    data = {"applied": st.applied, "pending": st.pending, "changed": st.changed, "unknown": st.unknown,
+            "current": st.current}
+    table = Table("applied", "pending", "changed", "unknown")
+    table.add_row(", ".join(st.applied) or "-", ", ".join(st.pending) or "-",
+                  ", ".join(st.changed) or "-", ", ".join(st.unknown) or "-")
+    emit(data, table)
+    if st.changed:
+        fail(f"migration(s) {', '.join(st.changed)} changed since they were applied")
+
+
+@migrate_app.command("history")
+def migrate_history() -> None:
+    """Every applied migration, oldest first."""
+    with opened() as ds:
+        rows = [r.to_dict() for r in ds.migrations.history()]
+    table = Table("version", "description", "applied at", "seconds")
+    for r in rows:
+        table.add_row(r["version"], r["description"], str(r["applied_at"]), f"{r['duration']:.3f}")
+    emit(rows, table if rows else None, None if rows else "no migration applied")
+
+
+@app.command()
+def check(
+    tables: Annotated[list[str] | None, typer.Option("--table", "-t", help="a table of yours that must exist (repeat)")] = None,
+) -> None:
+    """Validate the schema: the store's own tables, columns and indexes, and --table ones. Exit 1 if incomplete."""
+    with opened() as ds:
+        report = ds.migrations.validate(tables or None)
+    data = {"ok": report.ok, "missing_tables": report.missing_tables,
+            "missing_columns": report.missing_columns, "missing_indexes": report.missing_indexes,
+            "checked": report.checked}
+    emit(data, line=f"schema ok: {len(report.checked)} table(s) checked" if report.ok else None)
+    if not report.ok:
+        fail("schema incomplete: " + "; ".join(report.problems()))
 
 
 # -- queues ----------------------------------------------------------------------------------

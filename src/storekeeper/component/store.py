@@ -25,6 +25,7 @@ from .._async.repository.base import AsyncRepository
 from .._async.store import AsyncDataStore
 from ..config import DatabaseConfig
 from ..core.filters import OPERATORS, QueryFilter, SortOrder, validate_identifier
+from ..core.migrations import MigrationReport, SchemaReport
 from ..errors import (
     ConfigError,
     ConflictError,
@@ -253,9 +254,19 @@ class Store:
                 await ds.close()
             raise
         self.ds, self._repo = ds, repo
+        try:
+            await self._after_setup()
+        except BaseException:
+            self.ds, self._repo = None, None
+            if self._shared is None:
+                await ds.close()
+            raise
         self._connected = True
         if self.storage_type == "memory":
             self._next_id = self._items_count + 1
+
+    async def _after_setup(self) -> None:
+        """What the variant does once connected (the enhanced store: migrations, checks)."""
 
     async def teardown(self) -> None:
         """Close the streams this component reads and writes, and its store."""
@@ -543,6 +554,37 @@ class V5EnhancedStore(Store):
 
     def _user_tables(self) -> list[str]:
         return [t.lower() for t in getattr(self, "schema_tables", [])]
+
+    async def _after_setup(self) -> None:
+        # seed 000: migrations are applied, then the schema validated, during setup
+        if self.schema_migrations:
+            await self.apply_schema_migrations()
+        if self.schema_tables and self.config.get("validate_schema", True):
+            await self.validate_schema_integrity()
+
+    def _data_store(self) -> AsyncDataStore:
+        ds = self.ds
+        if ds is None:
+            raise StorageError(f"{self.name}: call setup() first")
+        return ds
+
+    async def apply_schema_migrations(self) -> MigrationReport:
+        """Apply the pending ``database.schema.migrations`` (each once, recorded with a checksum).
+
+        Runs during :meth:`setup`; applied versions are kept in
+        ``migration_history``. A migration whose text changed since it ran is a
+        :class:`MigrationError`, before anything runs.
+        """
+        return await self._data_store().migrations.apply(self.schema_migrations)
+
+    async def validate_schema_integrity(self) -> SchemaReport:
+        """Check the database holds ``database.schema.tables`` and the store's own tables.
+
+        :raises DatabaseSchemaValidationError: listing what is missing (the
+            store's :class:`SchemaValidationError`).
+        :returns: the :class:`SchemaReport` (``ok``, what was checked).
+        """
+        return await self._data_store().migrations.validate(self.schema_tables, strict=True)
 
     def _open_options(self) -> dict[str, Any]:
         pool = self._pool
