@@ -40,7 +40,6 @@ from ..errors import (
     ValidationError,
 )
 from ..redact import scrub_exc
-from ..sql.schema import store_tables
 from .monitor import PerformanceMonitor
 
 if TYPE_CHECKING:
@@ -193,12 +192,6 @@ class Store:
         self.table_name = validate_identifier(
             self.config.get("table_name") or self._default_table(), "table_name"
         ).lower()
-        if self.table_name in store_tables() or self.table_name in self._user_tables():
-            raise ConfigError(
-                f"{self.name}: table_name {self.table_name!r} is taken by "
-                + ("the store's own schema" if self.table_name in store_tables() else "database.schema.tables")
-                + "; pick another name for the items' collection"
-            )
         schema = self.config.get("data_schema")
         if schema is not None:
             self._validator = _json_validator(schema)
@@ -206,9 +199,6 @@ class Store:
     # -- configuration -------------------------------------------------------------
     def _parse(self) -> None:
         """Read the variant's own config keys (before the storage is chosen)."""
-
-    def _user_tables(self) -> list[str]:
-        return []
 
     def _default_table(self) -> str:
         return self.name if isinstance(self.name, str) and self.name else "data_store"
@@ -551,9 +541,6 @@ class V5EnhancedStore(Store):
         if not isinstance(url, str) or not url:
             raise ConfigError(f"{self.name}: database.connection_string must be a URL")
         return "database", url, self._check_type(db.get("type"), url)
-
-    def _user_tables(self) -> list[str]:
-        return [t.lower() for t in getattr(self, "schema_tables", [])]
 
     async def _after_setup(self) -> None:
         # seed 000: migrations are applied, then the schema validated, during setup

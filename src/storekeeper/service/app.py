@@ -35,7 +35,6 @@ from ..errors import (
     ValidationError,
 )
 from ..redact import scrub_exc
-from ..sql.schema import store_tables
 from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 
 logger = logging.getLogger("storekeeper.service")
@@ -359,11 +358,8 @@ def parse_filters(raw: list[str]) -> list[QueryFilter]:
 
 
 def collection_name(name: str) -> str:
-    """A collection the service may serve: a valid identifier, not one of the store's tables."""
-    n = validate_identifier(name, "collection name").lower()
-    if n in store_tables() or n.startswith("sk_"):
-        raise ValidationError(f"collection name {name!r} is reserved for the store's own tables")
-    return n
+    """A collection name, checked before any statement is built (letters, digits, ``_``)."""
+    return validate_identifier(name, "collection name").lower()
 
 
 def _receipt(msg: Message) -> str:

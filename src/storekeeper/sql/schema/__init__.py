@@ -11,7 +11,7 @@ from typing import Protocol
 
 from ..dialect import split_statements
 
-__all__ = ["SchemaStep", "SchemaVersionSQL", "schema_version_sql", "store_schema", "store_tables"]
+__all__ = ["SchemaStep", "SchemaVersionSQL", "schema_version_sql", "store_schema"]
 
 _NAME_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
@@ -44,26 +44,6 @@ def store_schema(dialect: str) -> tuple[SchemaStep, ...]:
         )
     steps.sort(key=lambda s: s.version)
     return tuple(steps)
-
-
-_CREATE_TABLE_RE = re.compile(
-    r"\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?[`\"]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE
-)
-
-
-@cache
-def store_tables() -> frozenset[str]:
-    """The names (lower case) of every table the store's own schema creates, on any dialect.
-
-    Services refuse them as collection names: a collection is a table, and one
-    of these holds the store's own rows.
-    """
-    names = {"schema_version"}
-    for dialect in ("sqlite", "postgresql", "mysql"):
-        for step in store_schema(dialect):
-            for stmt in step.statements:
-                names.update(m.group(1).lower() for m in _CREATE_TABLE_RE.finditer(stmt))
-    return frozenset(names)
 
 
 class _VersionedDialect(Protocol):
