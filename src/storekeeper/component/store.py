@@ -24,7 +24,7 @@ import anyio
 from .._async.repository.base import AsyncRepository
 from .._async.store import AsyncDataStore
 from ..config import DatabaseConfig
-from ..core.filters import OPERATORS, QueryFilter, SortOrder, validate_identifier
+from ..core.filters import IDENTIFIER_RE, OPERATORS, QueryFilter, SortOrder, validate_identifier
 from ..core.migrations import MigrationReport, SchemaReport
 from ..errors import (
     ConfigError,
@@ -189,9 +189,12 @@ class Store:
             self.url, self.database_type = data_store.config.to_url(include_password=True), kind
         else:
             self.storage_type, self.url, self.database_type = self._storage()
-        self.table_name = validate_identifier(
-            self.config.get("table_name") or self._default_table(), "table_name"
-        ).lower()
+        try:
+            self.table_name = validate_identifier(
+                self.config.get("table_name") or self._default_table(), "table_name"
+            ).lower()
+        except ValidationError as exc:
+            raise ConfigError(f"{self.name}: {exc}") from None
         schema = self.config.get("data_schema")
         if schema is not None:
             self._validator = _json_validator(schema)
@@ -201,7 +204,8 @@ class Store:
         """Read the variant's own config keys (before the storage is chosen)."""
 
     def _default_table(self) -> str:
-        return self.name if isinstance(self.name, str) and self.name else "data_store"
+        name = self.name
+        return name if isinstance(name, str) and IDENTIFIER_RE.match(name) else "data_store"
 
     def _storage(self) -> tuple[str, str, str]:
         """(storage_type, URL, database type) from the seed's basic keys."""
@@ -262,6 +266,8 @@ class Store:
         """Close the streams this component reads and writes, and its store."""
         for s in self.send_streams.values():
             await s.aclose()
+        for r in self.receive_streams.values():
+            await r.aclose()
         ds, self.ds, self._repo = self.ds, None, None
         self._connected = False
         if ds is not None and self._shared is None:
@@ -452,20 +458,21 @@ class Store:
 
     async def _serve_stream(self, name: str, stream: ObjectReceiveStream[Any]) -> None:
         reply = self._reply_stream(name)
-        while True:
-            try:
-                item = await stream.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                return
-            out = await self.process_item(item)
-            if isinstance(item, Mapping) and "request_id" in item:
-                out["request_id"] = item["request_id"]
-            if reply is not None:
+        async with stream:
+            while True:
                 try:
-                    await reply.send(out)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    logger.warning("%s: nobody reads the answers of stream %r", self.name, name)
-                    reply = None
+                    item = await stream.receive()
+                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    return
+                out = await self.process_item(item)
+                if isinstance(item, Mapping) and "request_id" in item:
+                    out["request_id"] = item["request_id"]
+                if reply is not None:
+                    try:
+                        await reply.send(out)
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        logger.warning("%s: nobody reads the answers of stream %r", self.name, name)
+                        reply = None
 
     async def run(self) -> None:
         """Answer every item of every receive stream until all of them are closed."""
@@ -524,7 +531,10 @@ class V5EnhancedStore(Store):
         tables = schema.get("tables") or []
         if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
             raise ConfigError(f"{self.name}: database.schema.tables is a list of table names")
-        self.schema_tables: list[str] = [validate_identifier(t, "table") for t in tables]
+        try:
+            self.schema_tables: list[str] = [validate_identifier(t, "table") for t in tables]
+        except ValidationError as exc:
+            raise ConfigError(f"{self.name}: database.schema.tables: {exc}") from None
         migrations = schema.get("migrations") or []
         if not isinstance(migrations, list):
             raise ConfigError(f"{self.name}: database.schema.migrations is a list")
