@@ -64,7 +64,7 @@ def main(
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one line (redacted) on stderr and exit with *code*."""
-    err.print(f"error: {redact(message)}", markup=False)
+    err.print(f"error: {' '.join(redact(message).split())}", markup=False)
     raise typer.Exit(code)
 
 

@@ -321,8 +321,8 @@ class Guard:
             self.metrics.observe("http", name, time.perf_counter() - t0, status < 500)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(BaseException):
+    """Raised from ``receive`` past the cap: a BaseException, so no body parser turns it into a 400."""
 
 
 async def _raw(send: Any, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -539,13 +539,17 @@ def create_app(
 
 
 def _capability_routes(app: FastAPI, ds: AsyncDataStore, m: ServiceMetrics) -> None:
-    name_path = Path(..., max_length=63, description="a collection name (letters, digits, _)")
-    id_path = Path(..., min_length=1, max_length=255)
+    # a Path() object per parameter: FastAPI ties one to the first parameter using it
+    def name_path() -> Any:
+        return Path(..., max_length=63, description="a collection name (letters, digits, _)")
+
+    def id_path() -> Any:
+        return Path(..., min_length=1, max_length=255)
 
     # -- collections --
     @app.get("/collections/{name}/items", response_model=ItemsPage, tags=["collections"], responses=_errs())
     async def list_items(
-        name: str = name_path,
+        name: str = name_path(),
         filter: list[str] = Query([], description="field:operator:value (value JSON when it parses), repeated"),
         sort_by: str | None = Query(None, max_length=200),
         sort_order: Literal["asc", "desc"] = "asc",
@@ -560,20 +564,20 @@ def _capability_routes(app: FastAPI, ds: AsyncDataStore, m: ServiceMetrics) -> N
 
     @app.get("/collections/{name}/count", response_model=Count, tags=["collections"], responses=_errs())
     async def count_items(
-        name: str = name_path,
+        name: str = name_path(),
         filter: list[str] = Query([], description="field:operator:value, repeated"),
     ) -> Response:
         repo = ds.repository(dict, collection_name(name))
         return JSONOut({"count": await repo.count(parse_filters(filter) or None)})
 
     @app.post("/collections/{name}/items", status_code=201, tags=["collections"], responses=_errs())
-    async def create_item(name: str = name_path, item: dict[str, Any] = Body(...)) -> Response:
+    async def create_item(name: str = name_path(), item: dict[str, Any] = Body(...)) -> Response:
         """Store a new item (an ``id`` string is kept, else one is given)."""
         repo = ds.repository(dict, collection_name(name))
         return JSONOut(await repo.create(item), status_code=201)
 
     @app.get("/collections/{name}/items/{item_id}", tags=["collections"], responses=_errs(404))
-    async def get_item(name: str = name_path, item_id: str = id_path) -> Response:
+    async def get_item(name: str = name_path(), item_id: str = id_path()) -> Response:
         repo = ds.repository(dict, collection_name(name))
         found = await repo.get(item_id)
         if found is None:
@@ -581,13 +585,22 @@ def _capability_routes(app: FastAPI, ds: AsyncDataStore, m: ServiceMetrics) -> N
         return JSONOut(found)
 
     @app.put("/collections/{name}/items/{item_id}", tags=["collections"], responses=_errs(404))
-    async def replace_item(name: str = name_path, item_id: str = id_path, item: dict[str, Any] = Body(...)) -> Response:
-        """Replace an item; a ``version`` in the body must be the stored one (else 409)."""
+    async def replace_item(name: str = name_path(), item_id: str = id_path(), item: dict[str, Any] = Body(...)) -> Response:
+        """Replace an item; a ``version`` in the body must be the stored one (else 409).
+
+        Without a ``version`` the stored item is replaced whatever its version.
+        """
         repo = ds.repository(dict, collection_name(name))
-        return JSONOut(await repo.update({**item, "id": item_id}))
+        body = {**item, "id": item_id}
+        if "version" not in body:
+            stored = await repo.get(item_id)
+            if stored is None:
+                return JSONOut({"status": "not_found", "action": "update", "id": item_id}, status_code=404)
+            body["version"] = stored.get("version")
+        return JSONOut(await repo.update(body))
 
     @app.delete("/collections/{name}/items/{item_id}", response_model=Deleted, tags=["collections"], responses=_errs(404))
-    async def delete_item(name: str = name_path, item_id: str = id_path) -> Response:
+    async def delete_item(name: str = name_path(), item_id: str = id_path()) -> Response:
         repo = ds.repository(dict, collection_name(name))
         if not await repo.delete(item_id):
             return JSONOut({"status": "not_found", "action": "delete", "id": item_id}, status_code=404)
@@ -613,7 +626,7 @@ def _capability_routes(app: FastAPI, ds: AsyncDataStore, m: ServiceMetrics) -> N
         return JSONOut(_plain(ex))
 
     @app.get("/workflows/executions/{exec_id}", tags=["workflows"], responses=_errs(404))
-    async def get_execution(exec_id: str = id_path, include_tasks: bool = False) -> Response:
+    async def get_execution(exec_id: str = id_path(), include_tasks: bool = False) -> Response:
         ex = await ds.workflows.get_execution(exec_id, include_tasks=include_tasks)
         if ex is None:
             return JSONOut({"status": "not_found", "action": "get", "id": exec_id}, status_code=404)
@@ -625,37 +638,37 @@ def _capability_routes(app: FastAPI, ds: AsyncDataStore, m: ServiceMetrics) -> N
         return JSONOut(_plain(await ds.tasks.upsert_state(state)))
 
     @app.get("/workflows/task-states/{task_exec_id}", tags=["workflows"], responses=_errs(404))
-    async def get_state(task_exec_id: str = id_path) -> Response:
+    async def get_state(task_exec_id: str = id_path()) -> Response:
         st = await ds.tasks.get_state(task_exec_id)
         if st is None:
             return JSONOut({"status": "not_found", "action": "get", "id": task_exec_id}, status_code=404)
         return JSONOut(_plain(st))
 
     @app.get("/workflows/task-states/{task_exec_id}/tree", tags=["workflows"], responses=_errs(404))
-    async def task_tree(task_exec_id: str = id_path) -> Response:
+    async def task_tree(task_exec_id: str = id_path()) -> Response:
         """The state and its descendants, root first, with their depth."""
         tree = await ds.tasks.get_task_tree(task_exec_id)
         return JSONOut({"items": [_plain(t) for t in tree]})
 
     @app.get("/workflows/task-states/{task_exec_id}/progress", tags=["workflows"], responses=_errs(404))
-    async def task_progress(task_exec_id: str = id_path) -> Response:
+    async def task_progress(task_exec_id: str = id_path()) -> Response:
         """Counts per status of the state's children, rates and overall status."""
         return JSONOut(_plain(await ds.tasks.get_progress_info(task_exec_id)))
 
     # -- component state and checkpoints (read) --
     @app.get("/states/{component}", tags=["states"], responses=_errs(404))
-    async def load_state(component: str = id_path, version: int | None = Query(None, ge=1, le=2**62)) -> Response:
+    async def load_state(component: str = id_path(), version: int | None = Query(None, ge=1, le=2**62)) -> Response:
         st = await ds.states.load(component, version)
         if st is None:
             return JSONOut({"status": "not_found", "action": "get", "id": component}, status_code=404)
         return JSONOut(_plain(st))
 
     @app.get("/states/{component}/history", tags=["states"], responses=_errs())
-    async def state_history(component: str = id_path, limit: int = Query(10, ge=1, le=MAX_PAGE)) -> Response:
+    async def state_history(component: str = id_path(), limit: int = Query(10, ge=1, le=MAX_PAGE)) -> Response:
         return JSONOut({"items": [_plain(s) for s in await ds.states.history(component, limit)]})
 
     @app.get("/checkpoints/{checkpoint_name}", tags=["checkpoints"], responses=_errs(404))
-    async def latest_checkpoint(checkpoint_name: str = id_path, version: int | None = Query(None, ge=1, le=2**62)) -> Response:
+    async def latest_checkpoint(checkpoint_name: str = id_path(), version: int | None = Query(None, ge=1, le=2**62)) -> Response:
         cp = (await ds.checkpoints.latest(checkpoint_name) if version is None
               else await ds.checkpoints.get(checkpoint_name, version))
         if cp is None:
@@ -663,11 +676,12 @@ def _capability_routes(app: FastAPI, ds: AsyncDataStore, m: ServiceMetrics) -> N
         return JSONOut(_plain(cp))
 
     @app.get("/checkpoints/{checkpoint_name}/versions", tags=["checkpoints"], responses=_errs())
-    async def list_checkpoints(checkpoint_name: str = id_path, limit: int = Query(10, ge=1, le=MAX_PAGE)) -> Response:
+    async def list_checkpoints(checkpoint_name: str = id_path(), limit: int = Query(10, ge=1, le=MAX_PAGE)) -> Response:
         return JSONOut({"items": [_plain(c) for c in await ds.checkpoints.list(checkpoint_name, limit=limit)]})
 
     # -- queues --
-    q_path = Path(..., max_length=63, description="a queue name (letters, digits, _)")
+    def q_path() -> Any:
+        return Path(..., max_length=63, description="a queue name (letters, digits, _)")
 
     def seen(q: str) -> str:
         validate_identifier(q, "queue name")
@@ -675,13 +689,13 @@ def _capability_routes(app: FastAPI, ds: AsyncDataStore, m: ServiceMetrics) -> N
         return q
 
     @app.post("/queues/{queue}/messages", status_code=201, response_model=PushOut, tags=["queues"], responses=_errs())
-    async def push(body: PushIn, queue: str = q_path) -> Response:
+    async def push(body: PushIn, queue: str = q_path()) -> Response:
         mid = await ds.queue.push(seen(queue), body.data, metadata=body.metadata, delay=body.delay,
                                   max_retries=body.max_retries)
         return JSONOut({"id": mid}, status_code=201)
 
     @app.post("/queues/{queue}/receive", response_model=MessagesOut, tags=["queues"], responses=_errs())
-    async def receive(body: ReceiveIn, queue: str = q_path) -> Response:
+    async def receive(body: ReceiveIn, queue: str = q_path()) -> Response:
         """Lease up to ``max_messages``; each answer's ``receipt`` settles it."""
         msgs = await ds.queue.receive_batch(seen(queue), body.max_messages, timeout=body.timeout or None,
                                             lease=body.lease)
@@ -694,44 +708,45 @@ def _capability_routes(app: FastAPI, ds: AsyncDataStore, m: ServiceMetrics) -> N
         return msg
 
     @app.post("/queues/{queue}/ack", response_model=NackOut, tags=["queues"], responses=_errs())
-    async def ack(body: SettleIn, queue: str = q_path) -> Response:
+    async def ack(body: SettleIn, queue: str = q_path()) -> Response:
         await ds.queue.ack(held(seen(queue), body.receipt))
         return JSONOut({"status": "completed"})
 
     @app.post("/queues/{queue}/nack", response_model=NackOut, tags=["queues"], responses=_errs())
-    async def nack(body: NackIn, queue: str = q_path) -> Response:
+    async def nack(body: NackIn, queue: str = q_path()) -> Response:
         """Give a message back as failed: retried later, or dead-lettered."""
         st = await ds.queue.nack(held(seen(queue), body.receipt), body.error, delay=body.delay)
         return JSONOut({"status": st})
 
     @app.get("/queues/{queue}/stats", response_model=QueueStatsOut, tags=["queues"], responses=_errs())
-    async def queue_stats(queue: str = q_path) -> Response:
+    async def queue_stats(queue: str = q_path()) -> Response:
         return JSONOut((await ds.queue.stats(seen(queue))).as_dict())
 
     @app.get("/queues/{queue}/dead-letters", response_model=MessagesOut, tags=["queues"], responses=_errs())
-    async def dead_letters(queue: str = q_path, limit: int = Query(100, ge=1, le=MAX_PAGE),
+    async def dead_letters(queue: str = q_path(), limit: int = Query(100, ge=1, le=MAX_PAGE),
                            after: str | None = Query(None, max_length=255)) -> Response:
         """Dead-lettered messages, oldest first; ``after`` is the last id of the previous page."""
         msgs = await ds.queue.dead_letters(seen(queue), limit, after=after)
         return JSONOut({"messages": [_message(x) for x in msgs]})
 
     @app.post("/queues/{queue}/replay", response_model=Count, tags=["queues"], responses=_errs())
-    async def replay(queue: str = q_path, body: ReplayIn | None = None) -> Response:
+    async def replay(queue: str = q_path(), body: ReplayIn | None = None) -> Response:
         """Send the queue's dead (or failed, completed) messages back to pending."""
         n = await ds.queue.replay(seen(queue), status=(body or ReplayIn()).status)
         return JSONOut({"count": n})
 
     @app.post("/queues/{queue}/purge", response_model=Count, tags=["queues"], responses=_errs())
-    async def purge(queue: str = q_path,
+    async def purge(queue: str = q_path(),
                     status: Literal["pending", "processing", "completed", "failed", "dead_letter"] | None = None) -> Response:
         """Delete the queue's messages (only those in ``status`` if given)."""
         return JSONOut({"count": await ds.queue.purge(seen(queue), status)})
 
     # -- cache --
-    key_path = Path(..., min_length=1, max_length=512)
+    def key_path() -> Any:
+        return Path(..., min_length=1, max_length=512)
 
     @app.get("/cache/{key}", tags=["cache"], responses=_errs(404))
-    async def cache_get(key: str = key_path) -> Response:
+    async def cache_get(key: str = key_path()) -> Response:
         value = await ds.cache.get(key)
         if value is None:
             m.cache.labels("miss").inc()
@@ -740,13 +755,13 @@ def _capability_routes(app: FastAPI, ds: AsyncDataStore, m: ServiceMetrics) -> N
         return JSONOut({"key": key, "value": value})
 
     @app.put("/cache/{key}", tags=["cache"], responses=_errs())
-    async def cache_set(key: str = key_path, value: Any = Body(..., embed=True),
+    async def cache_set(key: str = key_path(), value: Any = Body(..., embed=True),
                         ttl: float | None = Body(None, embed=True, gt=0, le=31_536_000)) -> Response:
         await ds.cache.set(key, value, ttl=ttl)
         return JSONOut({"key": key, "value": value})
 
     @app.delete("/cache/{key}", response_model=Deleted, tags=["cache"], responses=_errs())
-    async def cache_delete(key: str = key_path) -> Response:
+    async def cache_delete(key: str = key_path()) -> Response:
         return JSONOut({"deleted": await ds.cache.delete(key)})
 
 
