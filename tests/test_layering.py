@@ -75,9 +75,9 @@ def test_every_named_statement_renders_on_every_dialect() -> None:
                 if not queries.has(name, dialect):
                     continue
                 slots = {"rows": "(1)", "ids": "1", "keys": "1", "where": "1 = 1",
-                         "order": "ASC", "limit": ""}
+                         "order": "ASC", "limit": "", "columns": "id", "names": "id"}
                 sql = queries.render(d, name, slots=slots,
-                                     table="c_x")
+                                     table="c_x", keycol="id", expcol="e")
                 assert "{" not in sql and "}" not in sql, (file, dialect, name, sql)
 
 

@@ -77,6 +77,7 @@ NAME_MAP: dict[str, str] = {
     "rt_async": "rt_sync",
     "aiomysql": "pymysql",
     "AbstractAsyncContextManager": "AbstractContextManager",
+    "async_copy": "copy",
 }
 
 _ASYNC_PREFIX_RE = re.compile(r"Async(?=[A-Z])")

@@ -13,9 +13,11 @@ Sync and async APIs with identical names and semantics::
 from ._async.factory import AsyncStorageFactory
 from ._async.repository.base import AsyncRepository
 from ._async.store import DEFAULT_URL, AsyncDataStore
+from ._async.transfer import async_copy
 from ._sync.factory import StorageFactory
 from ._sync.repository.base import Repository
 from ._sync.store import DataStore
+from ._sync.transfer import copy
 from .config import BackendType, DatabaseConfig, load_environment_config, redact
 from .core.capabilities import Capability, offers
 from .core.components import (
@@ -33,6 +35,7 @@ from .core.filters import OPERATORS, QueryFilter, SortOrder
 from .core.migrations import MigrationRecord, MigrationReport, MigrationStatus, SchemaReport
 from .core.paging import Page, PaginatedResult, Pagination
 from .core.records import Message, QueueStats
+from .core.transfer import CopyStats, KindStats
 from .core.workflows import (
     ExecutionFilter,
     ProgressInfo,
@@ -65,6 +68,8 @@ StorageBackend = BackendType
 __version__ = "0.1.0"
 
 __all__ = [
+    "async_copy",
+    "copy",
     "DEFAULT_URL",
     "OPERATORS",
     "AsyncDataStore",
@@ -86,6 +91,8 @@ __all__ = [
     "HealthStatus",
     "HealthSummary",
     "LeaseError",
+    "CopyStats",
+    "KindStats",
     "Message",
     "MigrationError",
     "MigrationRecord",

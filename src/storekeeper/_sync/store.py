@@ -18,6 +18,7 @@ from ..errors import ConfigError, StorageError
 from .cache.base import Cache
 from .checkpoints.base import Checkpoints
 from .health.base import Health
+from .maintenance import CLEANUP_BATCH, cleanup, store_stats
 from .metrics.base import Metrics
 from .migrations.base import Migrations
 from .queue.base import Queue
@@ -25,6 +26,7 @@ from .registry import Backend, Transactional, capability_class, make_backend
 from .repository.base import Repository, check_collection, check_fields
 from .sinks.base import Sinks
 from .states.base import States
+from .transfer import export_store, import_store
 from .workflows.base import Tasks, Workflows
 
 __all__ = ["DEFAULT_URL", "DataStore"]
@@ -269,6 +271,75 @@ class DataStore:
         """The user's own migrations and schema checks (SPEC §7): ``apply``, ``rollback``,
         ``status``, ``history``, ``validate``. SQL stores only."""
         return cast(Migrations, self._component(Capability.MIGRATIONS))
+
+    def cleanup(
+        self,
+        metrics_days: float | None = 30,
+        completed_messages_days: float | None = 7,
+        keep_checkpoints: int | None = 10,
+        health_days: float | None = None,
+        dry_run: bool = False,
+        *,
+        batch_size: int = CLEANUP_BATCH,
+    ) -> dict[str, int]:
+        """Apply the retention rules of seed 004 §6; return what was deleted, per kind.
+
+        Deletes metric values and port samples older than *metrics_days*,
+        completed queue messages older than *completed_messages_days*, all but
+        the newest *keep_checkpoints* checkpoints of each name (and expired
+        ones), expired cache entries, and heartbeats older than *health_days*.
+        None leaves that kind alone. Large deletes run in batches of at most
+        *batch_size* rows, each its own short statement, so writers never wait
+        long. With *dry_run* nothing is deleted and the counts say what would be.
+
+        :returns: ``{"metrics": n, "checkpoints": n, "cache": n, ...}`` for the
+            kinds this store offers.
+        """
+        return cleanup(
+            self, metrics_days=metrics_days, completed_messages_days=completed_messages_days,
+            keep_checkpoints=keep_checkpoints, health_days=health_days, dry_run=dry_run,
+            batch_size=batch_size,
+        )
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Rows and bytes of every table of the store, so users see what grows.
+
+        ``{"component_metrics": {"rows": 1200, "bytes": 262144}, ...}``: on SQL
+        stores every table of the database (SQLite ``dbstat``, PostgreSQL
+        ``pg_total_relation_size``, MySQL ``information_schema``); on memory,
+        the rows each kind holds (bytes: the size of their JSON).
+        """
+        return store_stats(self)
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        include: Iterable[str] | str | None = None,
+        batch_size: int = 1000,
+    ) -> dict[str, int]:
+        """Write every record of the store to *path* as JSON Lines (gzip if it ends in ``.gz``).
+
+        The portable backup: :meth:`import_` reads it into a store of any
+        backend. The file appears only once complete (it is written beside
+        as ``<path>.partial`` and renamed). A path that cannot be written
+        raises :class:`StorageError` naming it.
+
+        :param include: the kinds to export (default all of them).
+        :returns: records written per kind.
+        """
+        return export_store(self, path, include, batch_size)
+
+    def import_(self, path: str | os.PathLike[str], *, batch_size: int = 1000) -> dict[str, int]:
+        """Read an export file (:meth:`export`) into this store; return records read per kind.
+
+        The whole file is checked first: a file that is not JSON Lines, a
+        damaged line (named by its number), a file cut short or written in a
+        newer format raises :class:`ValidationError` and nothing is written.
+        Records the store holds already are left alone, so an import can run
+        again after an interruption.
+        """
+        return import_store(self, path, batch_size)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -33,6 +33,8 @@ class CacheSQL:
     for_update: str
     #: (now, limit)
     purge_expired: str
+    #: (now)
+    count_expired: str
     clear_all: str
     #: (prefix, prefix)
     clear_prefix: str
@@ -77,6 +79,7 @@ def cache_sql(dialect: str) -> CacheSQL:
         ttl=r("ttl"),
         for_update=r("for_update"),
         purge_expired=r("purge_expired"),
+        count_expired=r("count_expired"),
         clear_all=r("clear_all"),
         clear_prefix=r("clear_prefix"),
     )

@@ -85,9 +85,15 @@ class ComponentsSQL:
     cp_top: str
     cp_delete: str
     cp_purge_expired: str
+    cp_all_names: str
+    cp_count_prunable: str
     port_insert: str
     metric_delete_before: str
     port_delete_before: str
+    metric_count_before: str
+    port_count_before: str
+    metric_delete_batch: str
+    port_delete_batch: str
     health_upsert: str
     health_get: str
     health_all: str
@@ -159,8 +165,9 @@ def components_sql(dialect: str) -> ComponentsSQL:
         "state_insert", "state_version_of", "state_latest", "state_get", "state_history",
         "state_delete", "cp_insert", "cp_version_of", "cp_latest", "cp_get", "cp_list_name",
         "cp_list_component", "cp_names_of_component", "cp_keep_from", "cp_prune",
-        "cp_prune_expired", "cp_top", "cp_delete", "cp_purge_expired", "port_insert",
-        "metric_delete_before", "port_delete_before", "health_upsert", "health_get",
+        "cp_prune_expired", "cp_top", "cp_delete", "cp_purge_expired", "cp_all_names",
+        "cp_count_prunable", "port_insert", "metric_delete_before", "port_delete_before",
+        "metric_count_before", "port_count_before", "metric_delete_batch", "port_delete_batch", "health_upsert", "health_get",
         "health_all", "health_delete", "sink_delete_all",
     ]
     rendered: dict[str, Any] = {n: _r(d, n) for n in names}

@@ -224,6 +224,14 @@ class Dialect(ABC):
         sets = ", ".join(f"{c} = excluded.{c}" for c in columns.split(","))
         return f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
 
+    def tok_insert_ignore(self) -> str:
+        """Said after ``INSERT`` where the database leaves existing rows alone that way."""
+        return ""
+
+    def tok_ignore_conflict(self) -> str:
+        """Leave a row alone when one with its key (or another unique value) exists."""
+        return "ON CONFLICT DO NOTHING"
+
     @abstractmethod
     def tok_now(self) -> str:
         """The current time in ``visible_at``'s type (the server's clock where there is one)."""

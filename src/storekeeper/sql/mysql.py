@@ -218,6 +218,14 @@ class MySQLDialect(Dialect):
     def tok_key(self) -> str:
         return "id"
 
+    def tok_insert_ignore(self) -> str:
+        # a row whose key exists is left alone and not counted as written (an
+        # ON DUPLICATE KEY no-op update would count it, as the driver asks for found rows)
+        return "IGNORE"
+
+    def tok_ignore_conflict(self) -> str:
+        return ""
+
     def tok_upsert(self, key: str, columns: str) -> str:
         sets = ", ".join(f"{c} = VALUES({c})" for c in columns.split(","))
         return f"ON DUPLICATE KEY UPDATE {sets}"

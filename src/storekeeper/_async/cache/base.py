@@ -130,3 +130,7 @@ class AsyncCache(ABC):
     @abstractmethod
     async def _purge_expired(self, limit: int) -> int: ...
 
+    @abstractmethod
+    async def _count_expired(self) -> int:
+        """Expired entries still stored (what :meth:`purge_expired` would reclaim)."""
+

@@ -94,6 +94,9 @@ class AsyncRedisCache(AsyncCache):
             if cursor == b"0":
                 return total
 
+    async def _count_expired(self) -> int:
+        return 0  # Redis reclaims expired keys itself
+
     async def _purge_expired(self, limit: int) -> int:
         # Redis expires keys itself (lazily on access and by its active expiry cycle)
         return 0

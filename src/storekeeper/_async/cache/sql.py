@@ -17,6 +17,7 @@ from ...core.entities import loads
 from ...errors import DuplicateError
 from ...sql.cache import cache_sql
 from ..backends.base import AsyncSQLBackend
+from ..tables import AsyncSQLRows
 from .base import AsyncCache
 
 __all__ = ["AsyncSQLCache"]
@@ -31,8 +32,10 @@ SET_CHUNK = 500
 INCR_ATTEMPTS = 5
 
 
-class AsyncSQLCache(AsyncCache):
+class AsyncSQLCache(AsyncSQLRows, AsyncCache):
     """``ds.cache`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("cache",)
 
     def __init__(self, backend: AsyncSQLBackend) -> None:
         self.backend = backend
@@ -133,6 +136,10 @@ class AsyncSQLCache(AsyncCache):
         if prefix is None:
             return await self.backend.execute(self.sql.clear_all)
         return await self.backend.execute(self.sql.clear_prefix, (prefix, prefix))
+
+    async def _count_expired(self) -> int:
+        row = await self.backend.fetchone(self.sql.count_expired, (time.time(),))
+        return int(row[0]) if row else 0
 
     async def _purge_expired(self, limit: int) -> int:
         return await self.backend.execute(self.sql.purge_expired, (time.time(), limit))

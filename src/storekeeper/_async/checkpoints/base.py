@@ -166,3 +166,11 @@ class AsyncCheckpoints(ABC):
 
     @abstractmethod
     async def _purge_expired(self, now: _dt.datetime) -> int: ...
+
+    @abstractmethod
+    async def _all_names(self) -> builtins.list[str]:
+        """Every checkpoint name (expired ones too)."""
+
+    @abstractmethod
+    async def _count_prunable(self, name: str, keep: int, now: _dt.datetime) -> int:
+        """How many rows ``_prune(name, keep)`` would delete now."""

@@ -18,6 +18,7 @@ from ...core.entities import loads, new_id
 from ...sql.components import components_sql, from_db_time
 from ..backends.base import AsyncSQLBackend
 from ..states.sql import insert_versioned
+from ..tables import AsyncSQLRows
 from .base import AsyncCheckpoints
 
 __all__ = ["AsyncSQLCheckpoints"]
@@ -32,8 +33,10 @@ def _out(row: tuple[Any, ...]) -> Checkpoint:
     )
 
 
-class AsyncSQLCheckpoints(AsyncCheckpoints):
+class AsyncSQLCheckpoints(AsyncSQLRows, AsyncCheckpoints):
     """``ds.checkpoints`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("checkpoints",)
 
     def __init__(self, backend: AsyncSQLBackend) -> None:
         self.backend = backend
@@ -102,6 +105,18 @@ class AsyncSQLCheckpoints(AsyncCheckpoints):
                 self.sql.cp_prune_expired, {"name": name, "now": self._now(), "top": int(top[0])}
             )
         return total
+
+    async def _all_names(self) -> builtins.list[str]:
+        return [r[0] for r in await self.backend.fetchall(self.sql.cp_all_names)]
+
+    async def _count_prunable(self, name: str, keep: int, now: _dt.datetime) -> int:
+        b = self.backend
+        row = await b.fetchone(self.sql.cp_keep_from, {"name": name, "k": keep})
+        cut = int(row[0]) if row is not None else 0
+        n = await b.fetchone(
+            self.sql.cp_count_prunable, {"name": name, "cut": cut, "now": self._ts(now)}
+        )
+        return int(n[0]) if n else 0
 
     async def _delete(self, name: str) -> int:
         return await self.backend.execute(self.sql.cp_delete, {"name": name})

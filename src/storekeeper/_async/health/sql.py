@@ -13,6 +13,7 @@ from typing import Any
 from ...core.entities import loads, new_id
 from ...sql.components import components_sql, from_db_time
 from ..backends.base import AsyncSQLBackend
+from ..tables import AsyncSQLRows
 from .base import AsyncHealth, Heartbeat
 
 __all__ = ["AsyncSQLHealth"]
@@ -24,8 +25,10 @@ def _out(row: tuple[Any, ...]) -> Heartbeat:
     return (row[0], row[1], loads(row[2]) if row[2] is not None else None, t)
 
 
-class AsyncSQLHealth(AsyncHealth):
+class AsyncSQLHealth(AsyncSQLRows, AsyncHealth):
     """``ds.health`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("health",)
 
     def __init__(self, backend: AsyncSQLBackend) -> None:
         super().__init__()

@@ -241,3 +241,12 @@ class AsyncMetrics(ABC):
 
     @abstractmethod
     async def _delete_before(self, before: _dt.datetime) -> int: ...
+
+    @abstractmethod
+    async def _count_before(self, before: _dt.datetime) -> int:
+        """Metric values and port samples older than *before* (what retention would delete)."""
+
+    @abstractmethod
+    async def _delete_before_batch(self, before: _dt.datetime, limit: int) -> int:
+        """Delete at most *limit* metric values and at most *limit* port samples older than
+        *before*, each in one short statement; return how many."""

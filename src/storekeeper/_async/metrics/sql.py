@@ -14,6 +14,7 @@ from ...core.components import MetricBucket, MetricPoint, PortMetrics
 from ...core.entities import loads
 from ...sql.components import components_sql, from_db_time
 from ..backends.base import AsyncSQLBackend
+from ..tables import AsyncSQLRows
 from .base import AsyncMetrics, NewMetric, NewPort
 
 __all__ = ["AsyncSQLMetrics"]
@@ -23,8 +24,10 @@ BATCH = 1000
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
-class AsyncSQLMetrics(AsyncMetrics):
+class AsyncSQLMetrics(AsyncSQLRows, AsyncMetrics):
     """``ds.metrics`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("metrics", "port_metrics")
 
     def __init__(self, backend: AsyncSQLBackend) -> None:
         self.backend = backend
@@ -102,6 +105,17 @@ class AsyncSQLMetrics(AsyncMetrics):
             )
             for r in rows
         ]
+
+    async def _count_before(self, before: _dt.datetime) -> int:
+        t = {"t": self._ts(before)}
+        a = await self.backend.fetchone(self.sql.metric_count_before, t)
+        b = await self.backend.fetchone(self.sql.port_count_before, t)
+        return int(a[0] if a else 0) + int(b[0] if b else 0)
+
+    async def _delete_before_batch(self, before: _dt.datetime, limit: int) -> int:
+        p = {"t": self._ts(before), "n": limit}
+        n = await self.backend.execute(self.sql.metric_delete_batch, p)
+        return n + await self.backend.execute(self.sql.port_delete_batch, p)
 
     async def _delete_before(self, before: _dt.datetime) -> int:
         t = {"t": self._ts(before)}

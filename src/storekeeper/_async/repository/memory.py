@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -25,6 +25,7 @@ from ...core.filters import (
 )
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
 from ...core.query import plan_search, prepare_list, scan_score, tokenize_query, word_tokens
+from ...core.transfer import page
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ..backends.memory import AsyncMemoryBackend, Entry
 from .base import AsyncRepository
@@ -53,6 +54,36 @@ class AsyncMemoryRepository(AsyncRepository[T]):
         return [e[0] for e in list(table.values()) if all(matches(e[0], c) for c in conds)]
 
     # -- CRUD --
+    # -- copy, export and import (storekeeper.copy drives these) --
+    @staticmethod
+    async def _declared(backend: AsyncMemoryBackend) -> list[tuple[str, list[str], list[str]]]:
+        """Every collection of the store: ``(name, indexes, search_fields)``."""
+        return [(n, [], []) for n in sorted(backend.collections) if not n.startswith("sk:")]
+
+    async def _export_rows(self, after: Any, limit: int) -> list[dict[str, Any]]:
+        with self.backend.lock:
+            rows = [
+                {"id": eid, "version": int(doc.get("version", 1)), "data": data.decode()}
+                for eid, (doc, data) in self.backend.table(self.collection).items()
+            ]
+        return page(rows, "id", after, limit)
+
+    async def _import_rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        n = 0
+        b = self.backend
+        with b.lock:
+            table = b.table(self.collection)
+            for p in rows:
+                if p["id"] in table:
+                    continue
+                data = p["data"].encode() if isinstance(p["data"], str) else bytes(p["data"])
+                b.put(self.collection, p["id"], _entry({}, data))
+                n += 1
+        return n
+
+    async def _count_rows(self) -> int:
+        return len(self.backend.table(self.collection))
+
     async def create(self, entity: T) -> T:
         eid, doc, data = prepare_create(self.codec, entity)
         b = self.backend

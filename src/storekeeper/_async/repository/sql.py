@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any, TypeVar
 
@@ -23,7 +23,9 @@ from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
 from ...core.query import plan_search, prepare_list, tokenize_query
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ...sql.collection import CollectionSQL
+from ...sql.transfer import collection_transfer, list_collections_sql
 from ..backends.base import AsyncSQLBackend
+from ..tables import export_table, import_table
 from .base import AsyncRepository
 
 __all__ = ["AsyncSQLRepository"]
@@ -74,6 +76,30 @@ class AsyncSQLRepository(AsyncRepository[T]):
                 ),
             ],
         )
+
+    # -- copy, export and import (storekeeper.copy drives these) --
+    @staticmethod
+    async def _declared(backend: AsyncSQLBackend) -> list[tuple[str, list[str], list[str]]]:
+        """Every collection of the store: ``(name, indexes, search_fields)``."""
+        if not backend._ready:
+            await backend.open()
+        rows = await backend.fetchall(list_collections_sql(backend.dialect.name))
+        return [(r[0], list(orjson.loads(r[1])), list(orjson.loads(r[2]))) for r in rows]
+
+    async def _export_rows(self, after: Any, limit: int) -> list[dict[str, Any]]:
+        if not self._ready:
+            await self._ensure()
+        t = collection_transfer(self.backend.dialect.name, self.table)
+        return await export_table(self.backend, t, after, limit)
+
+    async def _import_rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        if not self._ready:
+            await self._ensure()
+        t = collection_transfer(self.backend.dialect.name, self.table)
+        return await import_table(self.backend, t, rows)
+
+    async def _count_rows(self) -> int:
+        return await self.count()
 
     # -- CRUD --
     async def create(self, entity: T) -> T:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as _dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...core.components import SinkRecord, item_key
 from ...core.entities import loads
 from ...core.filters import Condition, SortOrder, matches
 from ...core.paging import Page, encode_cursor
+from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
 from ..backends.memory import AsyncMemoryBackend
 from .base import AsyncSinks, NewItem
@@ -23,6 +25,37 @@ class AsyncMemorySinks(AsyncSinks):
         self.backend = backend
         #: sink -> id -> (row, parsed data)
         self._items: dict[str, dict[str, tuple[NewItem, Any]]] = {}
+
+    _transfer_kinds = ("sinks",)
+
+    async def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        self._check()
+        with self.backend.lock:
+            rows = [
+                {"id": r[0], "sink_name": sink, "data_type": r[2], "data": r[1], "metadata": r[3],
+                 "created_at": iso(r[4]), "updated_at": iso(r[4])}
+                for sink, items in self._items.items() for r, _ in items.values()
+            ]
+        return page(rows, "id", after, limit)
+
+    async def _count_rows(self, kind: str) -> int:
+        with self.backend.lock:
+            return sum(len(items) for items in self._items.values())
+
+    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        self._check()
+        n = 0
+        with self.backend.lock:
+            ids = {i for items in self._items.values() for i in items}
+            for p in rows:
+                if p["id"] in ids:
+                    continue
+                ids.add(p["id"])
+                created = from_iso(p["created_at"]) or _dt.datetime.now(_dt.UTC)
+                row: NewItem = (p["id"], p["data"], p["data_type"], p["metadata"], created)
+                self._items.setdefault(p["sink_name"], {})[p["id"]] = (row, loads(p["data"]))
+                n += 1
+        return n
 
     def _check(self) -> None:
         if self.backend._closed:

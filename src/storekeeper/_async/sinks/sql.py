@@ -16,6 +16,7 @@ from ...core.paging import Page, encode_cursor
 from ...sql.components import SinkSQL, components_sql, from_db_time
 from ...sql.queue import is_uuid
 from ..backends.base import AsyncSQLBackend
+from ..tables import AsyncSQLRows
 from .base import AsyncSinks, NewItem
 
 __all__ = ["AsyncSQLSinks"]
@@ -24,8 +25,10 @@ __all__ = ["AsyncSQLSinks"]
 BATCH = 1000
 
 
-class AsyncSQLSinks(AsyncSinks):
+class AsyncSQLSinks(AsyncSQLRows, AsyncSinks):
     """``ds.sinks`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("sinks",)
 
     def __init__(self, backend: AsyncSQLBackend) -> None:
         self.backend = backend

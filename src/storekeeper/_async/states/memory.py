@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ...core.components import ComponentState
 from ...core.entities import loads, new_id
+from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
 from ..backends.memory import AsyncMemoryBackend
 from .base import AsyncStates
@@ -22,6 +25,40 @@ class AsyncMemoryStates(AsyncStates):
     def __init__(self, backend: AsyncMemoryBackend) -> None:
         self.backend = backend
         self._rows: dict[str, list[_Row]] = {}
+
+    _transfer_kinds = ("states",)
+
+    def _portable(self) -> list[dict[str, Any]]:
+        return [
+            {"id": r[0], "component_name": name, "component_type": r[1], "state_data": r[2],
+             "version": r[3], "created_at": iso(r[4]), "updated_at": iso(r[4])}
+            for name, rows in self._rows.items() for r in rows
+        ]
+
+    async def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        self._check()
+        with self.backend.lock:
+            return page(self._portable(), "id", after, limit)
+
+    async def _count_rows(self, kind: str) -> int:
+        with self.backend.lock:
+            return sum(len(rows) for rows in self._rows.values())
+
+    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        self._check()
+        n = 0
+        with self.backend.lock:
+            ids = {r[0] for rs in self._rows.values() for r in rs}
+            for p in rows:
+                have = self._rows.setdefault(p["component_name"], [])
+                if p["id"] in ids or any(r[3] == p["version"] for r in have):
+                    continue
+                created = from_iso(p["created_at"]) or _dt.datetime.now(_dt.UTC)
+                have.append((p["id"], p["component_type"], p["state_data"], int(p["version"]), created))
+                have.sort(key=lambda r: r[3])
+                ids.add(p["id"])
+                n += 1
+        return n
 
     def _check(self) -> None:
         if self.backend._closed:

@@ -20,6 +20,7 @@ from ...core.entities import loads, new_id
 from ...errors import DuplicateError, StorageError, TransactionError
 from ...sql.components import ComponentsSQL, components_sql, from_db_time
 from ..backends.base import AsyncSQLBackend
+from ..tables import AsyncSQLRows
 from .base import AsyncStates
 
 __all__ = ["AsyncSQLStates", "insert_versioned"]
@@ -74,8 +75,10 @@ async def insert_versioned(
             await rt.sleep(min(0.02, 0.0002 * 2 ** min(attempt, 7)) * random.random())
 
 
-class AsyncSQLStates(AsyncStates):
+class AsyncSQLStates(AsyncSQLRows, AsyncStates):
     """``ds.states`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("states",)
 
     def __init__(self, backend: AsyncSQLBackend) -> None:
         self.backend = backend

@@ -42,6 +42,7 @@ from ...errors import (
 from ...sql.queue import as_utc
 from ...sql.workflows import param_name, workflow_sql
 from ..backends.base import AsyncSQLBackend
+from ..tables import AsyncSQLRows, AsyncSQLTaskRows
 from .base import AsyncTasks, AsyncWorkflows, Conditions, JSONFields
 
 __all__ = ["AsyncSQLTasks", "AsyncSQLWorkflows"]
@@ -220,8 +221,10 @@ def _state_params(st: TaskState, js: JSONFields, suffix: str = "") -> dict[str, 
     }
 
 
-class AsyncSQLWorkflows(_SQLBase, AsyncWorkflows):
+class AsyncSQLWorkflows(_SQLBase, AsyncSQLRows, AsyncWorkflows):
     """``ds.workflows`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("workflows",)
 
     def __init__(self, backend: AsyncSQLBackend) -> None:
         super().__init__(backend)
@@ -279,8 +282,10 @@ class AsyncSQLWorkflows(_SQLBase, AsyncWorkflows):
         return deleted
 
 
-class AsyncSQLTasks(_SQLBase, AsyncTasks):
+class AsyncSQLTasks(_SQLBase, AsyncSQLTaskRows, AsyncTasks):
     """``ds.tasks`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("tasks",)
 
     def __init__(self, backend: AsyncSQLBackend) -> None:
         super().__init__(backend)

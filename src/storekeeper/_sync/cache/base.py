@@ -132,3 +132,7 @@ class Cache(ABC):
     @abstractmethod
     def _purge_expired(self, limit: int) -> int: ...
 
+    @abstractmethod
+    def _count_expired(self) -> int:
+        """Expired entries still stored (what :meth:`purge_expired` would reclaim)."""
+

@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...core.caching import incremented
 from ...core.entities import loads
+from ...core.transfer import page
 from ...errors import ConfigError, StorageError
 from ..backends.memory import MemoryBackend
 from .base import Cache
@@ -45,6 +47,34 @@ class MemoryCache(Cache):
         #: key -> (JSON text, expiry as unix time or None), least recently used first
         self._data: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
         self._lock = backend.lock
+
+    _transfer_kinds = ("cache",)
+
+    def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        now = time.time()
+        with self._lock:
+            rows = [
+                {"cache_key": k, "cache_value": v, "expires_at": e}
+                for k, (v, e) in self._data.items() if e is None or e > now
+            ]
+        return page(rows, "cache_key", after, limit)
+
+    def _count_rows(self, kind: str) -> int:
+        now = time.time()
+        with self._lock:
+            return sum(1 for _, e in self._data.values() if e is None or e > now)
+
+    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        if self.backend._closed:
+            raise StorageError("the memory store was closed")
+        n = 0
+        now = time.time()
+        with self._lock:
+            for p in rows:
+                if self._live(p["cache_key"], now) is None:
+                    self._put(p["cache_key"], p["cache_value"], p["expires_at"])
+                    n += 1
+        return n
 
     def _live(self, key: str, now: float) -> tuple[str, float | None] | None:
         """The unexpired entry of *key* (dropping it if expired), marked as used."""
@@ -122,6 +152,11 @@ class MemoryCache(Cache):
             for k in doomed:
                 del self._data[k]
             return len(doomed)
+
+    def _count_expired(self) -> int:
+        now = time.time()
+        with self._lock:
+            return sum(1 for _, e in self._data.values() if e is not None and e <= now)
 
     def _purge_expired(self, limit: int) -> int:
         now = time.time()

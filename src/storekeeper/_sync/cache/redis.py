@@ -96,6 +96,9 @@ class RedisCache(Cache):
             if cursor == b"0":
                 return total
 
+    def _count_expired(self) -> int:
+        return 0  # Redis reclaims expired keys itself
+
     def _purge_expired(self, limit: int) -> int:
         # Redis expires keys itself (lazily on access and by its active expiry cycle)
         return 0

@@ -19,6 +19,7 @@ from ...core.entities import loads
 from ...errors import DuplicateError
 from ...sql.cache import cache_sql
 from ..backends.base import SQLBackend
+from ..tables import SQLRows
 from .base import Cache
 
 __all__ = ["SQLCache"]
@@ -33,8 +34,10 @@ SET_CHUNK = 500
 INCR_ATTEMPTS = 5
 
 
-class SQLCache(Cache):
+class SQLCache(SQLRows, Cache):
     """``ds.cache`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("cache",)
 
     def __init__(self, backend: SQLBackend) -> None:
         self.backend = backend
@@ -135,6 +138,10 @@ class SQLCache(Cache):
         if prefix is None:
             return self.backend.execute(self.sql.clear_all)
         return self.backend.execute(self.sql.clear_prefix, (prefix, prefix))
+
+    def _count_expired(self) -> int:
+        row = self.backend.fetchone(self.sql.count_expired, (time.time(),))
+        return int(row[0]) if row else 0
 
     def _purge_expired(self, limit: int) -> int:
         return self.backend.execute(self.sql.purge_expired, (time.time(), limit))

@@ -168,3 +168,11 @@ class Checkpoints(ABC):
 
     @abstractmethod
     def _purge_expired(self, now: _dt.datetime) -> int: ...
+
+    @abstractmethod
+    def _all_names(self) -> builtins.list[str]:
+        """Every checkpoint name (expired ones too)."""
+
+    @abstractmethod
+    def _count_prunable(self, name: str, keep: int, now: _dt.datetime) -> int:
+        """How many rows ``_prune(name, keep)`` would delete now."""

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import builtins
 import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ...core.components import Checkpoint
 from ...core.entities import loads, new_id
+from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
 from ..backends.memory import MemoryBackend
 from .base import Checkpoints
@@ -45,6 +48,42 @@ class MemoryCheckpoints(Checkpoints):
         self.backend = backend
         #: name -> its rows, oldest version first
         self._rows: dict[str, builtins.list[_Row]] = {}
+
+    _transfer_kinds = ("checkpoints",)
+
+    def _export_rows(self, kind: str, after: Any, limit: int) -> builtins.list[dict[str, Any]]:
+        with self.backend.lock:
+            rows = [
+                {"id": r.id, "checkpoint_name": r.name, "component_name": r.comp,
+                 "checkpoint_data": r.data, "checkpoint_metadata": r.meta, "version": r.version,
+                 "is_latest": r.latest, "created_at": iso(r.created), "expires_at": iso(r.expires)}
+                for rs in self._rows.values() for r in rs
+            ]
+        return page(rows, "id", after, limit)
+
+    def _count_rows(self, kind: str) -> int:
+        with self.backend.lock:
+            return sum(len(rs) for rs in self._rows.values())
+
+    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        n = 0
+        with self.backend.lock:
+            ids = {r.id for rs in self._rows.values() for r in rs}
+            for p in rows:
+                have = self._rows.setdefault(p["checkpoint_name"], [])
+                if p["id"] in ids or any(r.version == p["version"] for r in have):
+                    continue
+                created = from_iso(p["created_at"]) or _dt.datetime.now(_dt.UTC)
+                row = _Row(
+                    p["checkpoint_name"], p["component_name"], p["checkpoint_data"],
+                    p["checkpoint_metadata"], int(p["version"]), created, from_iso(p["expires_at"]),
+                )
+                row.id, row.latest = p["id"], bool(p["is_latest"])
+                have.append(row)
+                have.sort(key=lambda r: r.version)
+                ids.add(row.id)
+                n += 1
+        return n
 
     def _live(self, name: str) -> builtins.list[_Row]:
         if self.backend._closed:
@@ -116,6 +155,21 @@ class MemoryCheckpoints(Checkpoints):
             for r in doomed:
                 rows.remove(r)
             return len(doomed)
+
+    def _all_names(self) -> builtins.list[str]:
+        with self.backend.lock:
+            return [n for n, rows in self._rows.items() if rows]
+
+    def _count_prunable(self, name: str, keep: int, now: _dt.datetime) -> int:
+        with self.backend.lock:
+            rows = self._rows.get(name, [])
+            if not rows:
+                return 0
+            top = rows[-1].version
+            kept = {r.version for r in rows[-keep:]}
+            return sum(
+                1 for r in rows if r.version not in kept or (not r.live(now) and r.version < top)
+            )
 
     def _delete(self, name: str) -> int:
         with self.backend.lock:

@@ -20,6 +20,7 @@ from ...core.entities import loads, new_id
 from ...sql.components import components_sql, from_db_time
 from ..backends.base import SQLBackend
 from ..states.sql import insert_versioned
+from ..tables import SQLRows
 from .base import Checkpoints
 
 __all__ = ["SQLCheckpoints"]
@@ -34,8 +35,10 @@ def _out(row: tuple[Any, ...]) -> Checkpoint:
     )
 
 
-class SQLCheckpoints(Checkpoints):
+class SQLCheckpoints(SQLRows, Checkpoints):
     """``ds.checkpoints`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("checkpoints",)
 
     def __init__(self, backend: SQLBackend) -> None:
         self.backend = backend
@@ -104,6 +107,18 @@ class SQLCheckpoints(Checkpoints):
                 self.sql.cp_prune_expired, {"name": name, "now": self._now(), "top": int(top[0])}
             )
         return total
+
+    def _all_names(self) -> builtins.list[str]:
+        return [r[0] for r in self.backend.fetchall(self.sql.cp_all_names)]
+
+    def _count_prunable(self, name: str, keep: int, now: _dt.datetime) -> int:
+        b = self.backend
+        row = b.fetchone(self.sql.cp_keep_from, {"name": name, "k": keep})
+        cut = int(row[0]) if row is not None else 0
+        n = b.fetchone(
+            self.sql.cp_count_prunable, {"name": name, "cut": cut, "now": self._ts(now)}
+        )
+        return int(n[0]) if n else 0
 
     def _delete(self, name: str) -> int:
         return self.backend.execute(self.sql.cp_delete, {"name": name})

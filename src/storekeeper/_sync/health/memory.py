@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import builtins
 import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ...core.entities import loads
+from ...core.transfer import from_iso, iso, page, stable_id
 from ...errors import StorageError
 from ..backends.memory import MemoryBackend
 from .base import Health, Heartbeat
@@ -23,6 +26,33 @@ class MemoryHealth(Health):
         self.backend = backend
         #: component -> (status, details JSON, last heartbeat)
         self._beats: dict[str, tuple[str, str | None, _dt.datetime]] = {}
+
+    _transfer_kinds = ("health",)
+
+    def _export_rows(self, kind: str, after: Any, limit: int) -> builtins.list[dict[str, Any]]:
+        self._check()
+        with self.backend.lock:
+            rows = [
+                {"id": stable_id("health", n), "component_name": n, "health_status": s,
+                 "health_details": d, "last_heartbeat": iso(t), "created_at": iso(t)}
+                for n, (s, d, t) in self._beats.items()
+            ]
+        return page(rows, "component_name", after, limit)
+
+    def _count_rows(self, kind: str) -> int:
+        with self.backend.lock:
+            return len(self._beats)
+
+    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        self._check()
+        n = 0
+        with self.backend.lock:
+            for p in rows:
+                if p["component_name"] not in self._beats:
+                    t = from_iso(p["last_heartbeat"]) or _dt.datetime.now(_dt.UTC)
+                    self._beats[p["component_name"]] = (p["health_status"], p["health_details"], t)
+                    n += 1
+        return n
 
     def _check(self) -> None:
         if self.backend._closed:

@@ -15,6 +15,7 @@ from typing import Any
 from ...core.entities import loads, new_id
 from ...sql.components import components_sql, from_db_time
 from ..backends.base import SQLBackend
+from ..tables import SQLRows
 from .base import Health, Heartbeat
 
 __all__ = ["SQLHealth"]
@@ -26,8 +27,10 @@ def _out(row: tuple[Any, ...]) -> Heartbeat:
     return (row[0], row[1], loads(row[2]) if row[2] is not None else None, t)
 
 
-class SQLHealth(Health):
+class SQLHealth(SQLRows, Health):
     """``ds.health`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("health",)
 
     def __init__(self, backend: SQLBackend) -> None:
         super().__init__()

@@ -243,3 +243,12 @@ class Metrics(ABC):
 
     @abstractmethod
     def _delete_before(self, before: _dt.datetime) -> int: ...
+
+    @abstractmethod
+    def _count_before(self, before: _dt.datetime) -> int:
+        """Metric values and port samples older than *before* (what retention would delete)."""
+
+    @abstractmethod
+    def _delete_before_batch(self, before: _dt.datetime, limit: int) -> int:
+        """Delete at most *limit* metric values and at most *limit* port samples older than
+        *before*, each in one short statement; return how many."""

@@ -5,9 +5,12 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ...core.components import MetricBucket, MetricPoint, PortMetrics
 from ...core.entities import loads
+from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
 from ..backends.memory import MemoryBackend
 from .base import Metrics, NewMetric, NewPort
@@ -29,6 +32,60 @@ class MemoryMetrics(Metrics):
         self.backend = backend
         self._metrics: list[NewMetric] = []
         self._ports: list[NewPort] = []
+
+    _transfer_kinds = ("metrics", "port_metrics")
+
+    def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        self._check()
+        with self.backend.lock:
+            if kind == "metrics":
+                rows = [
+                    {"id": r[0], "component_name": r[1], "metric_name": r[2], "metric_value": r[3],
+                     "metric_unit": r[4], "metric_metadata": r[5], "timestamp": iso(r[6])}
+                    for r in self._metrics
+                ]
+            else:
+                rows = [
+                    {"id": r[0], "port_name": r[1], "messages_sent": r[2], "messages_received": r[3],
+                     "avg_send_duration_ms": r[4], "avg_receive_duration_ms": r[5],
+                     "avg_message_age_ms": r[6], "buffer_utilization": r[7], "timestamp": iso(r[8])}
+                    for r in self._ports
+                ]
+        return page(rows, "id", after, limit)
+
+    def _count_rows(self, kind: str) -> int:
+        with self.backend.lock:
+            return len(self._metrics if kind == "metrics" else self._ports)
+
+    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        self._check()
+        n = 0
+        with self.backend.lock:
+            if kind == "metrics":
+                ids = {r[0] for r in self._metrics}
+                for p in rows:
+                    if p["id"] not in ids:
+                        ids.add(p["id"])
+                        ts = from_iso(p["timestamp"]) or _dt.datetime.now(_dt.UTC)
+                        self._metrics.append((
+                            p["id"], p["component_name"], p["metric_name"], float(p["metric_value"]),
+                            p["metric_unit"], p["metric_metadata"], ts,
+                        ))
+                        n += 1
+            else:
+                ids = {r[0] for r in self._ports}
+                for p in rows:
+                    if p["id"] not in ids:
+                        ids.add(p["id"])
+                        ts = from_iso(p["timestamp"]) or _dt.datetime.now(_dt.UTC)
+                        self._ports.append((
+                            p["id"], p["port_name"], int(p["messages_sent"] or 0),
+                            int(p["messages_received"] or 0), p["avg_send_duration_ms"],
+                            p["avg_receive_duration_ms"], p["avg_message_age_ms"],
+                            p["buffer_utilization"], ts,
+                        ))
+                        n += 1
+        return n
 
     def _check(self) -> None:
         if self.backend._closed:
@@ -89,6 +146,23 @@ class MemoryMetrics(Metrics):
             )
             for k, v in sorted(groups.items())
         ]
+
+    def _count_before(self, before: _dt.datetime) -> int:
+        self._check()
+        with self.backend.lock:
+            return sum(1 for r in self._metrics if r[6] < before) + sum(
+                1 for r in self._ports if r[8] < before
+            )
+
+    def _delete_before_batch(self, before: _dt.datetime, limit: int) -> int:
+        self._check()
+        with self.backend.lock:
+            old_m = [r[0] for r in self._metrics if r[6] < before][:limit]
+            old_p = [r[0] for r in self._ports if r[8] < before][:limit]
+            gone_m, gone_p = set(old_m), set(old_p)
+            self._metrics = [r for r in self._metrics if r[0] not in gone_m]
+            self._ports = [r for r in self._ports if r[0] not in gone_p]
+            return len(old_m) + len(old_p)
 
     def _delete_before(self, before: _dt.datetime) -> int:
         self._check()

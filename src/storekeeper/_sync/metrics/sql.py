@@ -16,6 +16,7 @@ from ...core.components import MetricBucket, MetricPoint, PortMetrics
 from ...core.entities import loads
 from ...sql.components import components_sql, from_db_time
 from ..backends.base import SQLBackend
+from ..tables import SQLRows
 from .base import Metrics, NewMetric, NewPort
 
 __all__ = ["SQLMetrics"]
@@ -25,8 +26,10 @@ BATCH = 1000
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
-class SQLMetrics(Metrics):
+class SQLMetrics(SQLRows, Metrics):
     """``ds.metrics`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("metrics", "port_metrics")
 
     def __init__(self, backend: SQLBackend) -> None:
         self.backend = backend
@@ -104,6 +107,17 @@ class SQLMetrics(Metrics):
             )
             for r in rows
         ]
+
+    def _count_before(self, before: _dt.datetime) -> int:
+        t = {"t": self._ts(before)}
+        a = self.backend.fetchone(self.sql.metric_count_before, t)
+        b = self.backend.fetchone(self.sql.port_count_before, t)
+        return int(a[0] if a else 0) + int(b[0] if b else 0)
+
+    def _delete_before_batch(self, before: _dt.datetime, limit: int) -> int:
+        p = {"t": self._ts(before), "n": limit}
+        n = self.backend.execute(self.sql.metric_delete_batch, p)
+        return n + self.backend.execute(self.sql.port_delete_batch, p)
 
     def _delete_before(self, before: _dt.datetime) -> int:
         t = {"t": self._ts(before)}

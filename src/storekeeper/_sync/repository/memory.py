@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Iterable, Sequence
+from collections.abc import Iterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -27,6 +27,7 @@ from ...core.filters import (
 )
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
 from ...core.query import plan_search, prepare_list, scan_score, tokenize_query, word_tokens
+from ...core.transfer import page
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ..backends.memory import MemoryBackend, Entry
 from .base import Repository
@@ -55,6 +56,36 @@ class MemoryRepository(Repository[T]):
         return [e[0] for e in list(table.values()) if all(matches(e[0], c) for c in conds)]
 
     # -- CRUD --
+    # -- copy, export and import (storekeeper.copy drives these) --
+    @staticmethod
+    def _declared(backend: MemoryBackend) -> list[tuple[str, list[str], list[str]]]:
+        """Every collection of the store: ``(name, indexes, search_fields)``."""
+        return [(n, [], []) for n in sorted(backend.collections) if not n.startswith("sk:")]
+
+    def _export_rows(self, after: Any, limit: int) -> list[dict[str, Any]]:
+        with self.backend.lock:
+            rows = [
+                {"id": eid, "version": int(doc.get("version", 1)), "data": data.decode()}
+                for eid, (doc, data) in self.backend.table(self.collection).items()
+            ]
+        return page(rows, "id", after, limit)
+
+    def _import_rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        n = 0
+        b = self.backend
+        with b.lock:
+            table = b.table(self.collection)
+            for p in rows:
+                if p["id"] in table:
+                    continue
+                data = p["data"].encode() if isinstance(p["data"], str) else bytes(p["data"])
+                b.put(self.collection, p["id"], _entry({}, data))
+                n += 1
+        return n
+
+    def _count_rows(self) -> int:
+        return len(self.backend.table(self.collection))
+
     def create(self, entity: T) -> T:
         eid, doc, data = prepare_create(self.codec, entity)
         b = self.backend

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Iterable, Sequence
+from collections.abc import Iterator, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any, TypeVar
 
@@ -25,7 +25,9 @@ from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
 from ...core.query import plan_search, prepare_list, tokenize_query
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ...sql.collection import CollectionSQL
+from ...sql.transfer import collection_transfer, list_collections_sql
 from ..backends.base import SQLBackend
+from ..tables import export_table, import_table
 from .base import Repository
 
 __all__ = ["SQLRepository"]
@@ -76,6 +78,30 @@ class SQLRepository(Repository[T]):
                 ),
             ],
         )
+
+    # -- copy, export and import (storekeeper.copy drives these) --
+    @staticmethod
+    def _declared(backend: SQLBackend) -> list[tuple[str, list[str], list[str]]]:
+        """Every collection of the store: ``(name, indexes, search_fields)``."""
+        if not backend._ready:
+            backend.open()
+        rows = backend.fetchall(list_collections_sql(backend.dialect.name))
+        return [(r[0], list(orjson.loads(r[1])), list(orjson.loads(r[2]))) for r in rows]
+
+    def _export_rows(self, after: Any, limit: int) -> list[dict[str, Any]]:
+        if not self._ready:
+            self._ensure()
+        t = collection_transfer(self.backend.dialect.name, self.table)
+        return export_table(self.backend, t, after, limit)
+
+    def _import_rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        if not self._ready:
+            self._ensure()
+        t = collection_transfer(self.backend.dialect.name, self.table)
+        return import_table(self.backend, t, rows)
+
+    def _count_rows(self) -> int:
+        return self.count()
 
     # -- CRUD --
     def create(self, entity: T) -> T:

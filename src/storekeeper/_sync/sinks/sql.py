@@ -18,6 +18,7 @@ from ...core.paging import Page, encode_cursor
 from ...sql.components import SinkSQL, components_sql, from_db_time
 from ...sql.queue import is_uuid
 from ..backends.base import SQLBackend
+from ..tables import SQLRows
 from .base import Sinks, NewItem
 
 __all__ = ["SQLSinks"]
@@ -26,8 +27,10 @@ __all__ = ["SQLSinks"]
 BATCH = 1000
 
 
-class SQLSinks(Sinks):
+class SQLSinks(SQLRows, Sinks):
     """``ds.sinks`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("sinks",)
 
     def __init__(self, backend: SQLBackend) -> None:
         self.backend = backend

@@ -22,6 +22,7 @@ from ...core.entities import loads, new_id
 from ...errors import DuplicateError, StorageError, TransactionError
 from ...sql.components import ComponentsSQL, components_sql, from_db_time
 from ..backends.base import SQLBackend
+from ..tables import SQLRows
 from .base import States
 
 __all__ = ["SQLStates", "insert_versioned"]
@@ -76,8 +77,10 @@ def insert_versioned(
             rt.sleep(min(0.02, 0.0002 * 2 ** min(attempt, 7)) * random.random())
 
 
-class SQLStates(States):
+class SQLStates(SQLRows, States):
     """``ds.states`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("states",)
 
     def __init__(self, backend: SQLBackend) -> None:
         self.backend = backend

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..._compat import rt_sync as rt
 from ...core.entities import loads
+from ...core.transfer import from_iso, iso, page
 from ...core.workflows import (
     ProgressInfo,
     Status,
@@ -116,6 +118,56 @@ class _Tables:
             self.backend.put(_TS, tid, None)
 
 
+_WF_COLUMNS = ("exec_id", "workflow_id", "status", "input", "output", "error")
+_TS_COLUMNS = (
+    "task_exec_id", "task_id", "workflow_exec_id", "workflow_id", "status", "execution_type",
+    "parent_state_id", "agent_id", "tool_id", "action_id", "input", "output", "error",
+)
+
+
+class _MemoryRows:
+    """Export and import of the records of one memory table (portable rows, see core.transfer)."""
+
+    t: _Tables
+    _table_name: str
+    _columns: tuple[str, ...]
+    _key: str
+
+    def _docs(self) -> dict[str, tuple[dict[str, Any], bytes]]:
+        return self.t.backend.table(self._table_name)
+
+    def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        with self.t.lock:
+            rows = [
+                {
+                    **{c: (str(d[c]) if c == "status" else d[c]) for c in self._columns},
+                    "created_at": iso(d["created_at"]), "updated_at": iso(d["updated_at"]),
+                }
+                for d, _ in self._docs().values()
+            ]
+        return page(rows, self._key, after, limit)
+
+    def _count_rows(self, kind: str) -> int:
+        with self.t.lock:
+            return len(self._docs())
+
+    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        n = 0
+        with self.t.lock:
+            docs = self._docs()
+            for p in rows:
+                if p[self._key] in docs:
+                    continue
+                doc = {c: p.get(c) for c in self._columns}
+                doc["status"] = Status(str(p["status"]))
+                now = _now()
+                doc["created_at"] = from_iso(p.get("created_at")) or now
+                doc["updated_at"] = from_iso(p.get("updated_at")) or now
+                self.t.backend.put(self._table_name, p[self._key], (doc, b""))
+                n += 1
+        return n
+
+
 def _tables(backend: MemoryBackend) -> _Tables:
     t: _Tables | None = getattr(backend, "_sk_workflow_tables", None)
     if t is None:
@@ -124,8 +176,11 @@ def _tables(backend: MemoryBackend) -> _Tables:
     return t
 
 
-class MemoryWorkflows(Workflows):
+class MemoryWorkflows(_MemoryRows, Workflows):
     """``ds.workflows`` on ``memory://``."""
+
+    _transfer_kinds = ("workflows",)
+    _table_name, _columns, _key = _WF, _WF_COLUMNS, "exec_id"
 
     def __init__(self, backend: MemoryBackend) -> None:
         self.t = _tables(backend)
@@ -176,8 +231,14 @@ class MemoryWorkflows(Workflows):
         return True
 
 
-class MemoryTasks(Tasks):
+class MemoryTasks(_MemoryRows, Tasks):
     """``ds.tasks`` on ``memory://``."""
+
+    _transfer_kinds = ("tasks",)
+    _table_name, _columns, _key = _TS, _TS_COLUMNS, "task_exec_id"
+
+    def _link_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Parents are imported with their states here: nothing is left to link."""
 
     def __init__(self, backend: MemoryBackend) -> None:
         self.backend = backend

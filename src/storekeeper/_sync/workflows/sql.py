@@ -44,6 +44,7 @@ from ...errors import (
 from ...sql.queue import as_utc
 from ...sql.workflows import param_name, workflow_sql
 from ..backends.base import SQLBackend
+from ..tables import SQLRows, SQLTaskRows
 from .base import Tasks, Workflows, Conditions, JSONFields
 
 __all__ = ["SQLTasks", "SQLWorkflows"]
@@ -222,8 +223,10 @@ def _state_params(st: TaskState, js: JSONFields, suffix: str = "") -> dict[str, 
     }
 
 
-class SQLWorkflows(_SQLBase, Workflows):
+class SQLWorkflows(_SQLBase, SQLRows, Workflows):
     """``ds.workflows`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("workflows",)
 
     def __init__(self, backend: SQLBackend) -> None:
         super().__init__(backend)
@@ -281,8 +284,10 @@ class SQLWorkflows(_SQLBase, Workflows):
         return deleted
 
 
-class SQLTasks(_SQLBase, Tasks):
+class SQLTasks(_SQLBase, SQLTaskRows, Tasks):
     """``ds.tasks`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("tasks",)
 
     def __init__(self, backend: SQLBackend) -> None:
         super().__init__(backend)

@@ -39,6 +39,9 @@ DELETE FROM sk_cache WHERE cache_key IN (
 -- MySQL cannot LIMIT a subquery of IN, and needs none: its DELETE takes a LIMIT
 DELETE FROM sk_cache WHERE expires_at <= :now LIMIT :limit;
 
+-- name: count_expired
+SELECT COUNT(*) FROM sk_cache WHERE expires_at <= :now;
+
 -- name: clear_all
 DELETE FROM sk_cache;
 

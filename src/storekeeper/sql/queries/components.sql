@@ -121,6 +121,14 @@ DELETE FROM checkpoints WHERE checkpoint_name = :name;
 -- the newest row of a name stays, expired or not (never read): versions never go back
 DELETE FROM checkpoints WHERE expires_at <= :now AND is_latest = FALSE;
 
+-- name: cp_all_names
+SELECT DISTINCT checkpoint_name FROM checkpoints;
+
+-- name: cp_count_prunable
+-- what prune (versions up to :cut, expired ones below the newest) would delete
+SELECT COUNT(*) FROM checkpoints WHERE checkpoint_name = :name
+AND (version <= :cut OR (expires_at <= :now AND is_latest = FALSE));
+
 -- Metrics. Inserts are rendered positional ({*rows}: one metric_row per value,
 -- sent as one statement per batch); queries fill {*where} with the filters given.
 
@@ -156,6 +164,26 @@ DELETE FROM component_metrics WHERE timestamp < :t;
 
 -- name: port_delete_before
 DELETE FROM port_metrics WHERE timestamp < :t;
+
+-- name: metric_count_before
+SELECT COUNT(*) FROM component_metrics WHERE timestamp < :t;
+
+-- name: port_count_before
+SELECT COUNT(*) FROM port_metrics WHERE timestamp < :t;
+
+-- name: metric_delete_batch
+-- retention deletes in bounded batches, so writers never wait long for the lock
+DELETE FROM component_metrics WHERE id IN (
+  SELECT id FROM component_metrics WHERE timestamp < :t LIMIT :n);
+
+-- name: metric_delete_batch [mysql]
+DELETE FROM component_metrics WHERE timestamp < :t LIMIT :n;
+
+-- name: port_delete_batch
+DELETE FROM port_metrics WHERE id IN (SELECT id FROM port_metrics WHERE timestamp < :t LIMIT :n);
+
+-- name: port_delete_batch [mysql]
+DELETE FROM port_metrics WHERE timestamp < :t LIMIT :n;
 
 -- Health: one row per component (UNIQUE component_name, step 004).
 

@@ -1,0 +1,87 @@
+"""Export and import primitives of the capabilities whose records live in one SQL table each.
+
+:func:`storekeeper.copy`, ``ds.export`` and ``ds.import_`` drive them through
+the capability objects (never reading a table themselves): a capability
+names the kinds of record it holds (``_transfer_kinds``) and reads them in
+keyset pages of portable rows (:mod:`storekeeper.sql.transfer`), writes
+such rows leaving existing ones alone, and counts them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..sql.transfer import TableTransfer, table_transfer, transfer_statement
+from .backends.base import AsyncSQLBackend
+
+__all__ = ["AsyncSQLRows", "export_table", "import_table"]
+
+
+async def export_table(
+    backend: AsyncSQLBackend, t: TableTransfer, after: Any, limit: int
+) -> list[dict[str, Any]]:
+    """Up to *limit* portable rows of *t*'s table whose key is above *after* (None: the first)."""
+    p: dict[str, Any] = {"n": limit}
+    if t.needs_now:
+        p["now"] = time.time()
+    if after is None:
+        rows = await backend.fetchall(t.first, p)
+    else:
+        rows = await backend.fetchall(t.after, {**p, "after": after})
+    return [t.to_portable(r) for r in rows]
+
+
+async def import_table(
+    backend: AsyncSQLBackend, t: TableTransfer, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Insert *rows* (portable), leaving rows whose key exists alone; return how many were new."""
+    written = 0
+    step = t.rows_per_insert
+    async with backend.transaction():
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            written += await backend.execute(t.insert(len(chunk)), t.params(chunk))
+    return written
+
+
+class AsyncSQLRows:
+    """``_export_rows`` / ``_import_rows`` / ``_count_rows`` over the tables of ``_transfer_kinds``."""
+
+    backend: AsyncSQLBackend
+    #: the kinds of record (keys of :data:`storekeeper.sql.transfer.TABLES`) held here
+    _transfer_kinds: tuple[str, ...] = ()
+
+    def _table(self, kind: str) -> TableTransfer:
+        return table_transfer(self.backend.dialect.name, kind)
+
+    async def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        return await export_table(self.backend, self._table(kind), after, limit)
+
+    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        return await import_table(self.backend, self._table(kind), rows)
+
+    async def _count_rows(self, kind: str) -> int:
+        t = self._table(kind)
+        row = await self.backend.fetchone(t.count, {"now": time.time()} if t.needs_now else ())
+        return int(row[0]) if row else 0
+
+
+class AsyncSQLTaskRows(AsyncSQLRows):
+    """Task states: written without their parent link, linked once every state is there."""
+
+    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        unlinked = [{**r, "parent_state_id": None} for r in rows]
+        return await import_table(self.backend, self._table(kind), unlinked)
+
+    async def _link_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        sql = transfer_statement(self.backend.dialect.name, "link_parent", table="task_states")
+        links = [r for r in rows if r.get("parent_state_id") is not None]
+        if not links:
+            return
+        async with self.backend.transaction():
+            for r in links:
+                await self.backend.execute(
+                    sql, {"parent": r["parent_state_id"], "id": r["task_exec_id"]}
+                )

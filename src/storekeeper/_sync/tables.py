@@ -1,0 +1,89 @@
+# Generated from src/storekeeper/_async/tables.py by tools/gen_sync.py: do not edit.
+
+"""Export and import primitives of the capabilities whose records live in one SQL table each.
+
+:func:`storekeeper.copy`, ``ds.export`` and ``ds.import_`` drive them through
+the capability objects (never reading a table themselves): a capability
+names the kinds of record it holds (``_transfer_kinds``) and reads them in
+keyset pages of portable rows (:mod:`storekeeper.sql.transfer`), writes
+such rows leaving existing ones alone, and counts them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..sql.transfer import TableTransfer, table_transfer, transfer_statement
+from .backends.base import SQLBackend
+
+__all__ = ["SQLRows", "export_table", "import_table"]
+
+
+def export_table(
+    backend: SQLBackend, t: TableTransfer, after: Any, limit: int
+) -> list[dict[str, Any]]:
+    """Up to *limit* portable rows of *t*'s table whose key is above *after* (None: the first)."""
+    p: dict[str, Any] = {"n": limit}
+    if t.needs_now:
+        p["now"] = time.time()
+    if after is None:
+        rows = backend.fetchall(t.first, p)
+    else:
+        rows = backend.fetchall(t.after, {**p, "after": after})
+    return [t.to_portable(r) for r in rows]
+
+
+def import_table(
+    backend: SQLBackend, t: TableTransfer, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Insert *rows* (portable), leaving rows whose key exists alone; return how many were new."""
+    written = 0
+    step = t.rows_per_insert
+    with backend.transaction():
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            written += backend.execute(t.insert(len(chunk)), t.params(chunk))
+    return written
+
+
+class SQLRows:
+    """``_export_rows`` / ``_import_rows`` / ``_count_rows`` over the tables of ``_transfer_kinds``."""
+
+    backend: SQLBackend
+    #: the kinds of record (keys of :data:`storekeeper.sql.transfer.TABLES`) held here
+    _transfer_kinds: tuple[str, ...] = ()
+
+    def _table(self, kind: str) -> TableTransfer:
+        return table_transfer(self.backend.dialect.name, kind)
+
+    def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        return export_table(self.backend, self._table(kind), after, limit)
+
+    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        return import_table(self.backend, self._table(kind), rows)
+
+    def _count_rows(self, kind: str) -> int:
+        t = self._table(kind)
+        row = self.backend.fetchone(t.count, {"now": time.time()} if t.needs_now else ())
+        return int(row[0]) if row else 0
+
+
+class SQLTaskRows(SQLRows):
+    """Task states: written without their parent link, linked once every state is there."""
+
+    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        unlinked = [{**r, "parent_state_id": None} for r in rows]
+        return import_table(self.backend, self._table(kind), unlinked)
+
+    def _link_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        sql = transfer_statement(self.backend.dialect.name, "link_parent", table="task_states")
+        links = [r for r in rows if r.get("parent_state_id") is not None]
+        if not links:
+            return
+        with self.backend.transaction():
+            for r in links:
+                self.backend.execute(
+                    sql, {"parent": r["parent_state_id"], "id": r["task_exec_id"]}
+                )

@@ -1,0 +1,128 @@
+"""Copy, export and import, sans I/O: portable rows, keyset pages, the stats a copy reports.
+
+A portable row maps a table's column names to JSON values: timestamps as
+ISO-8601 UTC text, JSON columns as their JSON text. Every backend reads and
+writes its records in this form, so any two of them can exchange records.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import ValidationError
+
+__all__ = [
+    "KINDS",
+    "CopyStats",
+    "KindStats",
+    "check_include",
+    "from_iso",
+    "iso",
+    "page",
+    "stable_id",
+]
+
+#: every kind of record, in the order a copy moves them (executions before their tasks)
+KINDS: tuple[str, ...] = (
+    "collections", "workflows", "tasks", "states", "checkpoints", "metrics", "port_metrics",
+    "health", "sinks", "cache", "queue",
+)
+
+
+def iso(value: _dt.datetime | None) -> str | None:
+    """A timestamp as portable rows carry it (ISO-8601 UTC, microseconds)."""
+    if value is None:
+        return None
+    return value.astimezone(_dt.UTC).isoformat(timespec="microseconds")
+
+
+def from_iso(value: str | _dt.datetime | None) -> _dt.datetime | None:
+    """A portable timestamp back as an aware UTC datetime."""
+    if value is None or isinstance(value, _dt.datetime):
+        return value
+    parsed = _dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_dt.UTC)
+
+
+def stable_id(*parts: str) -> str:
+    """An id derived from *parts*, the same on every export (for records keyed otherwise)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "storekeeper:" + ":".join(parts)))
+
+
+def page(
+    rows: Iterable[dict[str, Any]], key: str, after: Any, limit: int
+) -> list[dict[str, Any]]:
+    """The first *limit* of *rows* whose *key* is above *after* (None: from the start), by key."""
+    chosen = [r for r in rows if after is None or r[key] > after]
+    chosen.sort(key=lambda r: r[key])
+    return chosen[:limit]
+
+
+def check_include(include: Iterable[str] | str | None) -> tuple[str, ...]:
+    """The kinds a copy or export moves: all of :data:`KINDS`, or those named."""
+    if include is None:
+        return KINDS
+    if isinstance(include, str):
+        include = [include]
+    wanted = list(include)
+    unknown = [k for k in wanted if k not in KINDS]
+    if unknown:
+        raise ValidationError(f"include: unknown kind(s) {', '.join(map(repr, unknown))}; kinds are {', '.join(KINDS)}")
+    return tuple(k for k in KINDS if k in wanted)
+
+
+@dataclass(slots=True)
+class KindStats:
+    """What a copy did with one kind of record."""
+
+    read: int = 0
+    written: int = 0
+    #: rows the target held already (an earlier, interrupted run wrote them)
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class CopyStats:
+    """Per kind of record: read, written, skipped, seconds (``storekeeper.copy``, import)."""
+
+    kinds: dict[str, KindStats] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def kind(self, name: str) -> KindStats:
+        s = self.kinds.get(name)
+        if s is None:
+            s = self.kinds[name] = KindStats()
+        return s
+
+    def __getitem__(self, name: str) -> KindStats:
+        return self.kinds[name]
+
+    @property
+    def read(self) -> int:
+        return sum(k.read for k in self.kinds.values())
+
+    @property
+    def written(self) -> int:
+        return sum(k.written for k in self.kinds.values())
+
+    @property
+    def skipped(self) -> int:
+        return sum(k.skipped for k in self.kinds.values())
+
+    def counts(self) -> dict[str, int]:
+        """Rows read per kind."""
+        return {k: s.read for k, s in self.kinds.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kinds": {k: asdict(s) for k, s in self.kinds.items()}, "seconds": self.seconds}
+
+
+#: ``progress(kind, done, total)``
+Progress = Callable[[str, int, int], None]
+
+

@@ -1,0 +1,37 @@
+-- Copy, export and import (storekeeper.copy, ds.export, ds.import_): each table is
+-- read in keyset order of its key and written with inserts that leave rows already
+-- there alone, so an interrupted copy can run again and end with no duplicates.
+-- {*columns} / {*names} / {*rows} are filled by sql/transfer.py from the table's
+-- column list; {table} and {keycol} are identifiers.
+
+-- name: export_first
+SELECT {*columns} FROM {table} ORDER BY {keycol} LIMIT :n;
+
+-- name: export_after
+SELECT {*columns} FROM {table} WHERE {keycol} > :after ORDER BY {keycol} LIMIT :n;
+
+-- name: export_first_live
+-- cache entries that have not expired (expiry in unix seconds, NULL: never)
+SELECT {*columns} FROM {table} WHERE ({expcol} IS NULL OR {expcol} > :now)
+ORDER BY {keycol} LIMIT :n;
+
+-- name: export_after_live
+SELECT {*columns} FROM {table} WHERE {keycol} > :after AND ({expcol} IS NULL OR {expcol} > :now)
+ORDER BY {keycol} LIMIT :n;
+
+-- name: count_rows
+SELECT COUNT(*) FROM {table};
+
+-- name: count_live
+SELECT COUNT(*) FROM {table} WHERE {expcol} IS NULL OR {expcol} > :now;
+
+-- name: import_rows
+INSERT {insert_ignore} INTO {table} ({*names}) VALUES {*rows} {ignore_conflict};
+
+-- name: link_parent
+-- task states are written without their parent first (a parent may come later in
+-- key order); the links follow once every state of the copy is there
+UPDATE {table} SET parent_state_id = :parent WHERE task_exec_id = :id AND parent_state_id IS NULL;
+
+-- name: list_collections
+SELECT name, indexes, search_fields FROM sk_collections ORDER BY name;

@@ -1,0 +1,201 @@
+"""Copy, export and import of the store's own tables: rendered statements and row codecs.
+
+Every kind of record travels as a *portable row*: a mapping of the table's
+column names to JSON values (timestamps as ISO-8601 UTC text, JSON columns as
+the JSON text, booleans as booleans), the same whichever backend wrote it.
+:class:`TableTransfer` reads a table in keyset order of its key and writes
+rows with inserts that leave existing rows alone, converting between the
+driver's values and portable rows. Statements are the named ones of
+``queries/transfer.sql``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from ..core.transfer import iso
+from . import dialect_of
+from .components import from_db_time
+from .dialect import Dialect, Queries, load_queries
+
+__all__ = [
+    "TABLES",
+    "Column",
+    "TableSpec",
+    "TableTransfer",
+    "collection_transfer",
+    "list_collections_sql",
+    "table_transfer",
+    "transfer_statement",
+]
+
+_Q = "transfer"
+
+#: column types: text, int, float, bool, json (JSON text), ts (timestamp)
+Column = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    table: str
+    key: str
+    columns: tuple[Column, ...]
+    #: a column of expiry times (unix seconds): rows past it are neither read nor counted
+    expires: str | None = None
+
+
+def _cols(spec: str) -> tuple[Column, ...]:
+    out = []
+    for item in spec.split():
+        name, _, kind = item.partition(":")
+        out.append((name, kind or "text"))
+    return tuple(out)
+
+
+#: the store's own tables, by the kind of record they hold
+TABLES: dict[str, TableSpec] = {
+    "workflows": TableSpec("workflow_states", "exec_id", _cols(
+        "exec_id workflow_id status input:json output:json error:json created_at:ts updated_at:ts")),
+    "tasks": TableSpec("task_states", "task_exec_id", _cols(
+        "task_exec_id task_id workflow_exec_id workflow_id status execution_type parent_state_id "
+        "agent_id tool_id action_id input:json output:json error:json created_at:ts updated_at:ts")),
+    "states": TableSpec("component_state", "id", _cols(
+        "id component_name component_type state_data:json version:int created_at:ts updated_at:ts")),
+    "checkpoints": TableSpec("checkpoints", "id", _cols(
+        "id checkpoint_name component_name checkpoint_data:json checkpoint_metadata:json "
+        "version:int is_latest:bool created_at:ts expires_at:ts")),
+    "metrics": TableSpec("component_metrics", "id", _cols(
+        "id component_name metric_name metric_value:float metric_unit metric_metadata:json "
+        "timestamp:ts")),
+    "port_metrics": TableSpec("port_metrics", "id", _cols(
+        "id port_name messages_sent:int messages_received:int avg_send_duration_ms:float "
+        "avg_receive_duration_ms:float avg_message_age_ms:float buffer_utilization:float "
+        "timestamp:ts")),
+    "health": TableSpec("system_health", "component_name", _cols(
+        "id component_name health_status health_details:json last_heartbeat:ts created_at:ts")),
+    "sinks": TableSpec("sink_storage", "id", _cols(
+        "id sink_name data_type data:json metadata:json created_at:ts updated_at:ts")),
+    "cache": TableSpec(
+        "sk_cache", "cache_key", _cols("cache_key cache_value expires_at:float"), "expires_at"),
+}
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8")
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _render(
+    q: Queries, dialect: Dialect, name: str, slots: dict[str, str], idents: dict[str, str]
+) -> str:
+    named: dict[str, Any] = dict(idents)
+    return q.render_with_params(dialect, name, slots=slots, **named)[0]
+
+
+class TableTransfer:
+    """The statements and row codecs of one table on one dialect."""
+
+    def __init__(self, dialect: Dialect, spec: TableSpec) -> None:
+        self.d = dialect
+        self.spec = spec
+        q = load_queries(_Q)
+        cols = ", ".join(
+            f"{{text:{dialect.quote(c)}}}" if kind == "json" else dialect.quote(c)
+            for c, kind in spec.columns
+        )
+        ident: dict[str, str] = {"table": spec.table, "keycol": spec.key}
+        live = "_live" if spec.expires else ""
+        if spec.expires:
+            ident["expcol"] = spec.expires
+        self.first = _render(q, dialect, f"export_first{live}", {"columns": cols}, ident)
+        self.after = _render(q, dialect, f"export_after{live}", {"columns": cols}, ident)
+        count_idents = {"table": spec.table}
+        if spec.expires:
+            count_idents["expcol"] = spec.expires
+        self.count = _render(q, dialect, "count_live" if live else "count_rows", {}, count_idents)
+        #: the statements take ``:now`` (unix seconds)
+        self.needs_now = bool(spec.expires)
+        self.names = [c for c, _ in spec.columns]
+        self._row = "(" + ", ".join(
+            f"{{json:p{i}}}" if kind == "json" else f":p{i}" for i, (_, kind) in enumerate(spec.columns)
+        ) + ")"
+        self._inserts: dict[int, str] = {}
+        #: rows per insert statement (bounded by the dialect's parameter limit)
+        self.rows_per_insert = max(1, min(1000, dialect.max_params // len(spec.columns)))
+
+    def insert(self, n: int) -> str:
+        """Insert *n* rows positionally, leaving rows whose key exists alone."""
+        sql = self._inserts.get(n)
+        if sql is None:
+            q = load_queries(_Q)
+            sql = self._inserts[n] = q.render(
+                self.d, "import_rows", positional=True,
+                slots={
+                    "names": ", ".join(self.d.quote(c) for c in self.names),
+                    "rows": ", ".join([self._row] * n),
+                },
+                table=self.spec.table,
+            )
+        return sql
+
+    def to_portable(self, row: Sequence[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for (name, kind), v in zip(self.spec.columns, row, strict=True):
+            if v is None:
+                out[name] = None
+            elif kind == "ts":
+                out[name] = iso(from_db_time(v))
+            elif kind == "bool":
+                out[name] = bool(v)
+            elif kind == "int":
+                out[name] = int(v)
+            elif kind == "float":
+                out[name] = float(v)
+            else:
+                out[name] = _text(v)
+        return out
+
+    def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Positional parameters of :meth:`insert` for *rows* (portable rows)."""
+        d = self.d
+        out: list[Any] = []
+        for r in rows:
+            for name, kind in self.spec.columns:
+                v = r.get(name)
+                if v is None:
+                    out.append(None)
+                elif kind == "ts":
+                    out.append(d.ts_param(from_db_time(v)))
+                elif kind == "bool":
+                    out.append(bool(v))
+                else:
+                    out.append(v)
+        return out
+
+
+@cache
+def collection_transfer(dialect: str, table: str) -> TableTransfer:
+    """The transfer of a repository collection's table (``c_<name>``: id, version, data)."""
+    return TableTransfer(dialect_of(dialect), TableSpec(table, "id", _cols("id version:int data:json")))
+
+
+@cache
+def list_collections_sql(dialect: str) -> str:
+    """``(name, indexes JSON, search_fields JSON)`` of every declared collection."""
+    return load_queries(_Q).render(dialect_of(dialect), "list_collections")
+
+
+@cache
+def table_transfer(dialect: str, kind: str) -> TableTransfer:
+    """The transfer of kind *kind*'s table on *dialect* (``sqlite``, ``postgresql``, ``mysql``)."""
+    return TableTransfer(dialect_of(dialect), TABLES[kind])
+
+
+@cache
+def transfer_statement(dialect: str, name: str, **idents: str) -> str:
+    """Named statement *name* of ``queries/transfer.sql`` (named parameters)."""
+    return _render(load_queries(_Q), dialect_of(dialect), name, {}, idents)
