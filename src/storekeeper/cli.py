@@ -241,6 +241,99 @@ def check(
         fail("schema incomplete: " + "; ".join(report.problems()))
 
 
+# -- moving and keeping data ----------------------------------------------------------------
+
+IncludeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--include", "-i", help="only this kind (repeat): collections, workflows, tasks, "
+                                         "states, checkpoints, metrics, port_metrics, health, sinks, cache, queue"),
+]
+
+
+@app.command()
+def copy(
+    source: Annotated[str, typer.Argument(help="the URL to copy from")],
+    target: Annotated[str, typer.Argument(help="the URL to copy into")],
+    include: IncludeOpt = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+) -> None:
+    """Copy every record of SOURCE into TARGET (safe to run again; counts verified at the end)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ._sync.transfer import copy as copy_store
+
+    bar = Progress(TextColumn("{task.description:<13}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=err, disable=state.json or not err.is_terminal)
+    tasks: dict[str, Any] = {}
+
+    def progress(kind: str, done: int, total: int) -> None:
+        t = tasks.get(kind)
+        if t is None:
+            t = tasks[kind] = bar.add_task(kind, total=total)
+        bar.update(t, completed=done, total=total)
+
+    with failures(), bar:
+        stats = copy_store(source, target, include=include, batch_size=batch_size, progress=progress)
+    rows = {k: {"read": v.read, "written": v.written, "skipped": v.skipped, "seconds": round(v.seconds, 3)}
+            for k, v in stats.kinds.items()}
+    table = Table("kind", "read", "written", "skipped", "seconds",
+                  title=f"{redact(source)} -> {redact(target)}")
+    for k, v in rows.items():
+        table.add_row(k, str(v["read"]), str(v["written"]), str(v["skipped"]), f"{v['seconds']:.2f}")
+    emit({"kinds": rows, "read": stats.read, "written": stats.written, "skipped": stats.skipped,
+          "seconds": round(stats.seconds, 3)}, table)
+
+
+@app.command("export")
+def export_cmd(
+    path: Annotated[str, typer.Argument(help="the file to write (JSON Lines; .gz: compressed)")],
+    include: IncludeOpt = None,
+) -> None:
+    """Write every record of the store to PATH, the portable backup."""
+    with opened() as ds:
+        counts = ds.export(path, include=include)
+    emit({"path": path, "records": counts},
+         line=f"{path}: {sum(counts.values())} record(s) ({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'none'})")
+
+
+@app.command("import")
+def import_cmd(path: Annotated[str, typer.Argument(help="a file `storekeeper export` wrote")]) -> None:
+    """Read an export file into the store (checked whole first; safe to run again)."""
+    with opened() as ds:
+        counts = ds.import_(path)
+    emit({"path": path, "records": counts},
+         line=f"{path}: {sum(counts.values())} record(s) read ({', '.join(f'{k} {v}' for k, v in counts.items() if v) or 'none'})")
+
+
+@app.command()
+def cleanup(
+    metrics_days: Annotated[float, typer.Option(min=0, help="delete metric values older than this")] = 30,
+    completed_messages_days: Annotated[float, typer.Option(min=0, help="delete completed queue messages older than this")] = 7,
+    keep_checkpoints: Annotated[int, typer.Option(min=0, help="checkpoints kept per name")] = 10,
+    health_days: Annotated[float | None, typer.Option(min=0, help="delete heartbeats older than this")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would go, delete nothing")] = False,
+) -> None:
+    """Apply the retention rules: old metrics, completed messages, surplus checkpoints, expired cache."""
+    with opened() as ds:
+        counts = ds.cleanup(metrics_days=metrics_days, completed_messages_days=completed_messages_days,
+                            keep_checkpoints=keep_checkpoints, health_days=health_days, dry_run=dry_run)
+    table = Table("kind", "would delete" if dry_run else "deleted")
+    for k, v in counts.items():
+        table.add_row(k, str(v))
+    emit({"dry_run": dry_run, "deleted": counts}, table)
+
+
+@app.command()
+def stats() -> None:
+    """Rows and bytes of every table of the store."""
+    with opened() as ds:
+        data = ds.stats()
+    table = Table("table", "rows", "bytes", title=ds.config.redacted_url)
+    for name, v in sorted(data.items()):
+        table.add_row(name, str(v["rows"]), str(v["bytes"]))
+    emit(data, table)
+
+
 # -- queues ----------------------------------------------------------------------------------
 
 
