@@ -319,6 +319,7 @@ def test_password_never_shown(tmp_path: Any) -> None:
         bodies.append(svc.http.get("/metrics").text)
     finally:
         out = svc.stop()
+        _drop(base, "tasks")
     assert "postgresql://postgres:***@" in out  # it says where it serves from
     for text in [out, *bodies]:
         assert secret not in text

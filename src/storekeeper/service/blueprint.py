@@ -259,12 +259,13 @@ class StreamTasks:
 
     async def dispatch(self) -> None:
         """Hand each answer to the request waiting for it."""
-        async for out in self._replies:
-            rid = out.get("request_id") if isinstance(out, Mapping) else None
-            slot = self._waiting.get(rid) if isinstance(rid, int) else None
-            if slot is not None:
-                slot[1] = out
-                slot[0].set()
+        async with self._replies:
+            async for out in self._replies:
+                rid = out.get("request_id") if isinstance(out, Mapping) else None
+                slot = self._waiting.get(rid) if isinstance(rid, int) else None
+                if slot is not None:
+                    slot[1] = out
+                    slot[0].set()
         for slot in list(self._waiting.values()):  # the store stopped: nobody will answer
             slot[1] = error_response(f"store {self.store.name!r} stopped", "unavailable")
             slot[0].set()
@@ -296,26 +297,35 @@ async def running(
     set_up: list[Store] = []
     gateways: dict[str, dict[str, StreamTasks]] = {}
     finished: list[anyio.Event] = []
+    try:
+        for comp in bp.components.values():
+            if comp.instance is not None:
+                try:
+                    await comp.instance.setup()
+                except StorageError as exc:
+                    raise BlueprintError(
+                        f"{bp.path}:{comp.line}: {comp.name} cannot start: {scrub_exc(exc)}"
+                    ) from None
+                set_up.append(comp.instance)
+    except BaseException:
+        for comp in bp.components.values():
+            if comp.sock is not None:
+                comp.sock.close()
+        for store in set_up:
+            with anyio.CancelScope(shield=True):
+                await store.teardown()
+        raise
     async with anyio.create_task_group() as tg:
         try:
-            for comp in bp.components.values():
-                if comp.instance is not None:
-                    try:
-                        await comp.instance.setup()
-                    except StorageError as exc:
-                        raise BlueprintError(
-                            f"{bp.path}:{comp.line}: {comp.name} cannot start: {scrub_exc(exc)}"
-                        ) from None
-                    set_up.append(comp.instance)
             for b in bp.bindings:
-                store = bp.components[b.to_component].instance
-                assert store is not None
-                key = b.stream_name if b.stream_name not in store.receive_streams else f"{b.from_component}_{b.stream_name}"
+                target = bp.components[b.to_component].instance
+                assert target is not None
+                key = b.stream_name if b.stream_name not in target.receive_streams else f"{b.from_component}_{b.stream_name}"
                 send, recv = anyio.create_memory_object_stream[Any](STREAM_BUFFER)
                 reply_send, reply_recv = anyio.create_memory_object_stream[Any](STREAM_BUFFER)
-                store.receive_streams[key] = recv
-                store.send_streams[key] = reply_send
-                gw = StreamTasks(store.name, store, send, reply_recv)
+                target.receive_streams[key] = recv
+                target.send_streams[key] = reply_send
+                gw = StreamTasks(target.name, target, send, reply_recv)
                 gateways.setdefault(b.from_component, {})[b.stream_name] = gw
                 tg.start_soon(gw.dispatch)
             for store in set_up:
