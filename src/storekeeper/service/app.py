@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 import orjson
 from fastapi import Body, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._async.store import AsyncDataStore
@@ -52,10 +52,8 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-class JSONOut(Response):
+class JSONOut(JSONResponse):
     """JSON through orjson (datetimes, dataclasses and pydantic models included)."""
-
-    media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, default=_default)
