@@ -332,3 +332,17 @@ def test_password_never_shown(tmp_path: Any) -> None:
     r = cli("--url", bad, "health")
     assert r.returncode == 1 and secret not in r.stdout + r.stderr
     assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_listening_sockets_say_tcp() -> None:
+    """asyncio sets TCP_NODELAY only on sockets whose protocol is TCP; without it each answer
+    waits for the client's delayed ACK (about 40 ms a request)."""
+    import socket
+
+    from storekeeper.service.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
