@@ -288,7 +288,7 @@ def main() -> None:
                      f"{repo:,.0f} | {sk / repo:.2f} | >= 0.8 | {verdict(sk / repo, TARGETS['sqlite'])} |")
         for label, url in (("memory", "memory://"), ("SQLite", f"sqlite:///{tmp}/mon.db")):
             on, off = asyncio.run(monitor_pair(n // 2, reps, url))
-            cost = max(0.0, 1 - on / off)
+            cost = 1 - on / off  # negative: within the noise
             lines.append(f"| performance monitor's cost, {label} (ops/s with / without) | {on:,.0f} | {off:,.0f} | "
                          f"{cost:.1%} | < 5% | {verdict(cost, TARGETS['mon'], lower_is_better=True)} |")
         rates = http_bench(tmp, nh, args.rounds)

@@ -67,11 +67,16 @@ class ServiceMetrics:
         )
         #: queues seen by the service, whose depth is exported
         self.queues: set[str] = set()
+        self._children: dict[tuple[str, str, bool], Any] = {}
         self.cache.labels("hit")
         self.cache.labels("miss")
 
     def observe(self, component: str, action: str, seconds: float, ok: bool) -> None:
-        self.latency.labels(component, action, "success" if ok else "error").observe(seconds)
+        key = (component, action, ok)
+        child = self._children.get(key)
+        if child is None:  # labels() takes a lock and builds a tuple: once per label set
+            child = self._children[key] = self.latency.labels(component, action, "success" if ok else "error")
+        child.observe(seconds)
 
     async def refresh(self, ds: AsyncDataStore | None, stores: list[Store]) -> None:
         """Read the gauges that are counted when scraped (queue depths, pool use, items)."""
