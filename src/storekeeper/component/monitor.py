@@ -18,6 +18,18 @@ def _percentile(ordered: list[float], q: float) -> float:
     return ordered[k]
 
 
+class _Action:
+    """The counts of one action (kept cheap to update: a handful of attribute writes)."""
+
+    __slots__ = ("count", "failed", "ring", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.failed = 0
+        self.total = 0.0
+        self.ring: deque[float] = deque(maxlen=WINDOW)
+
+
 class PerformanceMonitor:
     """Counts every operation of a component and how long it took.
 
@@ -28,58 +40,47 @@ class PerformanceMonitor:
     newest :data:`WINDOW` operations of that action).
     """
 
-    __slots__ = ("_counts", "_durations", "_failures", "_sums", "failed", "successful", "total_time")
+    __slots__ = ("_actions",)
 
     def __init__(self) -> None:
-        self.successful = 0
-        self.failed = 0
-        self.total_time = 0.0
-        self._counts: dict[str, int] = {}
-        self._failures: dict[str, int] = {}
-        self._sums: dict[str, float] = {}
-        self._durations: dict[str, deque[float]] = {}
+        self._actions: dict[str, _Action] = {}
 
     def record(self, action: str, seconds: float, ok: bool) -> None:
         """Count one operation of *action* that took *seconds*."""
-        if ok:
-            self.successful += 1
-        else:
-            self.failed += 1
-            self._failures[action] = self._failures.get(action, 0) + 1
-        self.total_time += seconds
-        ring = self._durations.get(action)
-        if ring is None:
-            ring = self._durations[action] = deque(maxlen=WINDOW)
-            self._counts[action] = 0
-            self._sums[action] = 0.0
-        ring.append(seconds)
-        self._counts[action] += 1
-        self._sums[action] += seconds
+        a = self._actions.get(action)
+        if a is None:
+            a = self._actions[action] = _Action()
+        a.ring.append(seconds)
+        a.count += 1
+        a.total += seconds
+        if not ok:
+            a.failed += 1
 
     def reset(self) -> None:
         """Forget every operation counted so far."""
-        self.__init__()  # type: ignore[misc]
+        self._actions = {}
 
     def get_performance_summary(self) -> dict[str, Any]:
         """The seed's summary, plus percentiles per action."""
-        total = self.successful + self.failed
+        total = sum(a.count for a in self._actions.values())
+        failed = sum(a.failed for a in self._actions.values())
+        seconds = sum(a.total for a in self._actions.values())
         actions: dict[str, Any] = {}
-        for action, ring in self._durations.items():
-            ordered = sorted(ring)
-            n = self._counts[action]
-            actions[action] = {
-                "count": n,
-                "failed": self._failures.get(action, 0),
-                "average_duration": self._sums[action] / n if n else 0.0,
+        for name, a in self._actions.items():
+            ordered = sorted(a.ring)
+            actions[name] = {
+                "count": a.count,
+                "failed": a.failed,
+                "average_duration": a.total / a.count if a.count else 0.0,
                 "p50": _percentile(ordered, 0.50),
                 "p95": _percentile(ordered, 0.95),
                 "p99": _percentile(ordered, 0.99),
             }
         return {
             "total_operations": total,
-            "successful_operations": self.successful,
-            "failed_operations": self.failed,
-            "average_duration": self.total_time / total if total else 0.0,
-            "success_rate": self.successful / total if total else 1.0,
+            "successful_operations": total - failed,
+            "failed_operations": failed,
+            "average_duration": seconds / total if total else 0.0,
+            "success_rate": (total - failed) / total if total else 1.0,
             "actions": actions,
         }
