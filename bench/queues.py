@@ -49,11 +49,14 @@ from harness import (
     Run,
     Target,
     add_common_options,
+    amysql_connect,
+    apostgresql_connect,
     capture_storekeeper,
     cell_text,
     compare,
     deadline_of,
     describe,
+    maybe_await,
     mysql_connect,
     parse_selection,
     perf_counter,
@@ -87,6 +90,8 @@ REAP_INTERVAL = 0.25
 #: storekeeper's SQL cache purges expired rows every this many writes (cache/sql.py)
 PURGE_EVERY = 1024
 PURGE_AUTO_LIMIT = 256
+#: messages per call of the batched variants (push_many, receive(max_messages=…), ack_many)
+BATCH = 100
 
 
 # --- sizes -----------------------------------------------------------------------------
@@ -334,6 +339,302 @@ def raw_cache_get(cur: Any, cs: Any, keys: Sequence[str], deadline: float) -> in
     return n
 
 
+# --- the minimal durable queue: the physical limit -------------------------------------------
+#
+# The smallest correct durable queue a user could write on the raw driver: one
+# table per queue with an integer key, a payload column and a status column, one
+# (partial where the database has them) index on ready rows; claim = one
+# UPDATE … WHERE id = (SELECT … ORDER BY id [FOR UPDATE SKIP LOCKED] LIMIT 1)
+# RETURNING (MariaDB, without UPDATE … RETURNING: SELECT … FOR UPDATE SKIP LOCKED
+# then UPDATE, in one transaction); ack = DELETE. On Redis, the reliable list
+# loop: LPUSH, BLMOVE to a processing list, LREM on ack. No leases, no retries,
+# no dead letters, no history: what storekeeper does above that is its design's cost.
+
+MIN_DDL = {
+    "sqlite": (
+        "CREATE TABLE {t} (id INTEGER PRIMARY KEY, payload TEXT NOT NULL, "
+        "status INTEGER NOT NULL DEFAULT 0)",
+        "CREATE INDEX {t}_ready ON {t} (id) WHERE status = 0",
+    ),
+    "postgresql": (
+        "CREATE TABLE {t} (id BIGSERIAL PRIMARY KEY, payload JSONB NOT NULL, "
+        "status SMALLINT NOT NULL DEFAULT 0)",
+        "CREATE INDEX {t}_ready ON {t} (id) WHERE status = 0",
+    ),
+    "mysql": (
+        "CREATE TABLE {t} (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, payload JSON NOT NULL, "
+        "status TINYINT NOT NULL DEFAULT 0, INDEX {t}_ready (status, id)) ENGINE=InnoDB",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class MinSQL:
+    """The minimal queue's statements on table *t* of *dialect*."""
+
+    push: str
+    claim: str  # one statement (SQLite, PostgreSQL); MariaDB: the locked select
+    update: str  # MariaDB: the claim's update by id; else empty
+    ack: str
+    claim_n: str  # up to :n at once (batched variants)
+    ack_n: str  # DELETE … WHERE id IN (…) built per call
+    any_ready: str = ""  # MariaDB: is anything ready at all (no lock)
+
+    @staticmethod
+    def of(dialect: str, t: str) -> MinSQL:
+        if dialect == "sqlite":
+            return MinSQL(
+                f"INSERT INTO {t} (payload) VALUES (?)",
+                f"UPDATE {t} SET status = 1 WHERE id = (SELECT id FROM {t} WHERE status = 0 "
+                f"ORDER BY id LIMIT 1) RETURNING id, payload",
+                "",
+                f"DELETE FROM {t} WHERE id = ?",
+                f"UPDATE {t} SET status = 1 WHERE id IN (SELECT id FROM {t} WHERE status = 0 "
+                f"ORDER BY id LIMIT ?) RETURNING id, payload",
+                f"DELETE FROM {t} WHERE id IN ",
+            )
+        if dialect == "postgresql":
+            return MinSQL(
+                f"INSERT INTO {t} (payload) VALUES (%s::jsonb)",
+                f"UPDATE {t} SET status = 1 WHERE id = (SELECT id FROM {t} WHERE status = 0 "
+                f"ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, payload::text",
+                "",
+                f"DELETE FROM {t} WHERE id = %s",
+                f"UPDATE {t} SET status = 1 WHERE id = ANY(ARRAY(SELECT id FROM {t} WHERE status = 0 "
+                f"ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)) RETURNING id, payload::text",
+                f"DELETE FROM {t} WHERE id = ANY(%s)",
+            )
+        return MinSQL(
+            f"INSERT INTO {t} (payload) VALUES (%s)",
+            f"SELECT id, payload FROM {t} WHERE status = 0 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            f"UPDATE {t} SET status = 1 WHERE id = %s",
+            f"DELETE FROM {t} WHERE id = %s",
+            f"SELECT id, payload FROM {t} WHERE status = 0 ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            f"DELETE FROM {t} WHERE id IN ",
+            f"SELECT 1 FROM {t} WHERE status = 0 LIMIT 1",
+        )
+
+
+def min_create(cur: Any, dialect: str, t: str) -> None:
+    for stmt in MIN_DDL[dialect]:
+        cur.execute(stmt.format(t=t))
+
+
+def min_drop(cur: Any, t: str) -> None:
+    cur.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def min_fill(cur: Any, dialect: str, t: str, payloads: Sequence[Any]) -> None:
+    """Untimed: every payload, 1,000 a statement."""
+    ph = "?" if dialect == "sqlite" else ("%s::jsonb" if dialect == "postgresql" else "%s")
+    dumps = orjson.dumps
+    for i in range(0, len(payloads), 1000):
+        chunk = payloads[i : i + 1000]
+        cur.execute(
+            f"INSERT INTO {t} (payload) VALUES " + ", ".join(f"({ph})" for _ in chunk),
+            [dumps(p).decode() for p in chunk],
+        )
+
+
+def min_push(cur: Any, ms: MinSQL, payloads: Sequence[Any], deadline: float) -> int:
+    ex, dumps = cur.execute, orjson.dumps
+    sql = ms.push
+    n = 0
+    for p in payloads:
+        ex(sql, (dumps(p).decode(),))
+        n += 1
+        if not n & 15 and perf_counter() > deadline:
+            break
+    return n
+
+
+def min_consume(conn: Any, cur: Any, dialect: str, ms: MinSQL, limit: int, deadline: float) -> tuple[int, float]:
+    """Claim + ack until *limit* messages or the queue is empty; ``(count, time of last ack)``."""
+    ex, fetchone, loads = cur.execute, cur.fetchone, orjson.loads
+    claim, update, ack = ms.claim, ms.update, ms.ack
+    n = 0
+    last = perf_counter()
+    if dialect == "mysql":
+        from pymysql.err import OperationalError
+
+        begin, commit, rollback = conn.begin, conn.commit, conn.rollback
+        while n < limit:
+            attempt = 0
+            while True:
+                try:
+                    begin()
+                    ex(claim)
+                    row = fetchone()
+                    if row is not None:
+                        ex(update, (row[0],))
+                    commit()
+                    break
+                except OperationalError as exc:
+                    if exc.args[0] not in MYSQL_RETRY or attempt >= 20:
+                        raise
+                    rollback()
+                    attempt += 1
+                    time.sleep(min(0.05, 0.001 * 2**attempt))
+            if row is None:
+                # InnoDB's SKIP LOCKED can pass over rows another transaction only just
+                # released: the queue is empty when a plain read finds nothing ready
+                ex(ms.any_ready)
+                if fetchone() is None:
+                    break
+                continue
+            loads(row[1])
+            ex(ack, (row[0],))
+            n += 1
+            last = perf_counter()
+            if not n & 15 and last > deadline:
+                break
+        return n, last
+    while n < limit:
+        ex(claim)
+        row = fetchone()
+        if row is None:
+            break
+        loads(row[1])
+        ex(ack, (row[0],))
+        n += 1
+        last = perf_counter()
+        if not n & 15 and last > deadline:
+            break
+    return n, last
+
+
+def min_consume_batch(
+    conn: Any, cur: Any, dialect: str, ms: MinSQL, batch: int, limit: int, deadline: float
+) -> int:
+    """Claim up to *batch* at once, delete them in one statement."""
+    ex, fetchall, loads = cur.execute, cur.fetchall, orjson.loads
+    n = 0
+    while n < limit:
+        if dialect == "mysql":
+            conn.begin()
+            ex(ms.claim_n, (batch,))
+            rows = fetchall()
+            if rows:
+                ids = [r[0] for r in rows]
+                ex(f"UPDATE {ms.update.split()[1]} SET status = 1 WHERE id IN ({', '.join(['%s'] * len(ids))})", ids)
+            conn.commit()
+        else:
+            ex(ms.claim_n, (batch,))
+            rows = fetchall()
+        if not rows:
+            break
+        for r in rows:
+            loads(r[1])
+        ids = [r[0] for r in rows]
+        if dialect == "postgresql":
+            ex(ms.ack_n, (ids,))
+        else:
+            ph = "?" if dialect == "sqlite" else "%s"
+            ex(ms.ack_n + "(" + ", ".join([ph] * len(ids)) + ")", ids)
+        n += len(rows)
+        if perf_counter() > deadline:
+            break
+    return n
+
+
+async def amin_connect(dialect: str, target: str) -> Any:
+    if dialect == "postgresql":
+        return await apostgresql_connect(target)
+    return await amysql_connect(target)
+
+
+async def amin_push(conn: Any, dialect: str, ms: MinSQL, payloads: Sequence[Any], deadline: float) -> int:
+    dumps = orjson.dumps
+    sql = ms.push
+    n = 0
+    if dialect == "postgresql":
+        ex = conn.execute
+        for p in payloads:
+            await ex(sql, (dumps(p).decode(),))
+            n += 1
+            if not n & 15 and perf_counter() > deadline:
+                break
+        return n
+    async with conn.cursor() as cur:
+        ex = cur.execute
+        for p in payloads:
+            await ex(sql, (dumps(p).decode(),))
+            n += 1
+            if not n & 15 and perf_counter() > deadline:
+                break
+    return n
+
+
+async def amin_consume(conn: Any, dialect: str, ms: MinSQL, limit: int, deadline: float) -> int:
+    loads = orjson.loads
+    claim, update, ack = ms.claim, ms.update, ms.ack
+    n = 0
+    if dialect == "postgresql":
+        cur = conn.cursor()
+        ex, fetchone = cur.execute, cur.fetchone
+        while n < limit:
+            await ex(claim)
+            row = await fetchone()
+            if row is None:
+                break
+            loads(row[1])
+            await ex(ack, (row[0],))
+            n += 1
+            if not n & 15 and perf_counter() > deadline:
+                break
+        return n
+    from pymysql.err import OperationalError
+
+    async with conn.cursor() as cur:
+        ex, fetchone = cur.execute, cur.fetchone
+        while n < limit:
+            attempt = 0
+            while True:
+                try:
+                    await conn.begin()
+                    await ex(claim)
+                    row = await fetchone()
+                    if row is not None:
+                        await ex(update, (row[0],))
+                    await conn.commit()
+                    break
+                except OperationalError as exc:
+                    if exc.args[0] not in MYSQL_RETRY or attempt >= 20:
+                        raise
+                    await conn.rollback()
+                    attempt += 1
+                    await asyncio.sleep(min(0.05, 0.001 * 2**attempt))
+            if row is None:
+                await ex(ms.any_ready)
+                if await fetchone() is None:
+                    break
+                continue
+            loads(row[1])
+            await ex(ack, (row[0],))
+            n += 1
+            if not n & 15 and perf_counter() > deadline:
+                break
+    return n
+
+
+def redis_min_consume(r: Any, q: str, proc: str, limit: int, deadline: float, wait: float) -> tuple[int, float]:
+    """BLMOVE to this consumer's processing list, then LREM: the reliable list loop."""
+    blmove, lrem, loads = r.blmove, r.lrem, orjson.loads
+    n = 0
+    last = perf_counter()
+    while n < limit:
+        got = blmove(q, proc, wait, "RIGHT", "LEFT")
+        if got is None:
+            break
+        loads(got)
+        lrem(proc, 1, got)
+        n += 1
+        last = perf_counter()
+        if not n & 15 and last > deadline:
+            break
+    return n, last
+
+
 # --- the 4-consumer processes ----------------------------------------------------------------
 
 
@@ -406,10 +707,39 @@ def _drain_raw_redis(cfg: dict[str, Any], q: str) -> Callable[[float], tuple[int
     return drain
 
 
+def _drain_min_sql(cfg: dict[str, Any], t: str) -> Callable[[float], tuple[int, float]]:
+    dialect = cfg["dialect"]
+    conn, cur = raw_connect(dialect, cfg["target"])
+    ms = MinSQL.of(dialect, t)
+    cur.execute("SELECT 1")
+    cur.fetchall()
+
+    def drain(deadline: float) -> tuple[int, float]:
+        out = min_consume(conn, cur, dialect, ms, 1 << 62, deadline)
+        conn.close()
+        return out
+
+    return drain
+
+
+def _drain_min_redis(cfg: dict[str, Any], q: str) -> Callable[[float], tuple[int, float]]:
+    r = redis_client(cfg["url"])
+    r.ping()
+
+    def drain(deadline: float) -> tuple[int, float]:
+        out = redis_min_consume(r, q, f"{q}:processing:{os.getpid()}", 1 << 62, deadline, 0.05)
+        r.close()
+        return out
+
+    return drain
+
+
 DRAINERS: dict[str, Callable[[dict[str, Any], str], Callable[[float], tuple[int, float]]]] = {
     "storekeeper": _drain_storekeeper,
     "raw_sql": _drain_raw_sql,
     "raw_redis": _drain_raw_redis,
+    "min_sql": _drain_min_sql,
+    "min_redis": _drain_min_redis,
 }
 
 
@@ -1131,6 +1461,273 @@ class RawRedis4(Variant):
         return {"consume4": run}
 
 
+# the minimal raw queue -------------------------------------------------------------------------
+
+MIN_LABELS = {
+    "sqlite": "minimal queue, sqlite3",
+    "postgresql": "minimal queue, psycopg",
+    "mysql": "minimal queue, PyMySQL",
+    "redis": "reliable list loop, redis-py (LPUSH/BLMOVE/LREM)",
+}
+AMIN_LABELS = {
+    "postgresql": "minimal queue, psycopg async",
+    "mysql": "minimal queue, aiomysql",
+    "redis": "reliable list loop, redis.asyncio",
+}
+
+
+class MinSync(Variant):
+    """The minimal durable queue on the raw sync driver (see MinSQL), one consumer."""
+
+    row = "min"
+    workloads = ("W5",)
+
+    def __init__(self, ctx: Ctx) -> None:
+        super().__init__(ctx)
+        self.label = MIN_LABELS[ctx.name]
+        if ctx.name == "redis":
+            self.r = redis_client(ctx.redis_url)
+        else:
+            assert ctx.dialect is not None
+            self.dialect = ctx.dialect
+            self.conn, self.cur = raw_connect(self.dialect, ctx.raw_target)
+
+    def run(self, w: str) -> dict[str, Run]:
+        if self.ctx.name == "redis":
+            return self.run_redis()
+        ctx, s, cur = self.ctx, self.s, self.cur
+        t = ctx.fresh("min")
+        min_create(cur, self.dialect, t)
+        ms = MinSQL.of(self.dialect, t)
+        try:
+            min_push(cur, ms, ctx.warm_payloads, float("inf"))
+            min_consume(self.conn, cur, self.dialect, ms, s.warm, float("inf"))
+            ctx.settle(t)
+            gc.collect()
+            t0 = perf_counter()
+            n = min_push(cur, ms, ctx.payloads, t0 + s.cap_s)
+            pushed = Run(n, perf_counter() - t0, n < s.n)
+            ctx.settle(t)
+            gc.collect()
+            t0 = perf_counter()
+            k, _ = min_consume(self.conn, cur, self.dialect, ms, n, t0 + s.cap_s)
+            consumed = Run(k, perf_counter() - t0, k < n)
+            if k != n:
+                raise RuntimeError(f"the minimal queue gave {k} of {n} messages")
+            min_fill(cur, self.dialect, t, ctx.payloads)
+            ctx.settle(t)
+            gc.collect()
+            t0 = perf_counter()
+            b = min_consume_batch(self.conn, cur, self.dialect, ms, BATCH, s.n, t0 + s.cap_s)
+            batched = Run(b, perf_counter() - t0, b < s.n)
+        finally:
+            min_drop(cur, t)
+        return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed), "batch": batched}
+
+    def run_redis(self) -> dict[str, Run]:
+        ctx, s, r = self.ctx, self.s, self.r
+        q = ctx.fresh("min")
+        proc = q + ":processing"
+        dumps = orjson.dumps
+        lpush = r.lpush
+        try:
+            for p in ctx.warm_payloads:
+                lpush(q, dumps(p))
+            redis_min_consume(r, q, proc, s.warm, float("inf"), 1)
+            gc.collect()
+            n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for p in ctx.payloads:
+                lpush(q, dumps(p))
+                n += 1
+                if not n & 15 and perf_counter() > deadline:
+                    break
+            pushed = Run(n, perf_counter() - t0, n < s.n)
+            gc.collect()
+            t0 = perf_counter()
+            k, _ = redis_min_consume(r, q, proc, n, t0 + s.cap_s, 1)
+            consumed = Run(k, perf_counter() - t0, k < n)
+            if k != n or r.llen(proc):
+                raise RuntimeError(f"the reliable list loop took {k} of {n} messages")
+        finally:
+            r.delete(q, proc)
+        return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed)}
+
+    def recover(self) -> None:
+        if self.ctx.name != "redis":
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn, self.cur = raw_connect(self.dialect, self.ctx.raw_target)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            (self.r if self.ctx.name == "redis" else self.conn).close()
+
+
+class MinAsync(Variant):
+    """The minimal durable queue on the raw async driver (psycopg async, aiomysql, redis.asyncio)."""
+
+    row = "min_async"
+    workloads = ("W5",)
+
+    def __init__(self, ctx: Ctx) -> None:
+        super().__init__(ctx)
+        self.label = AMIN_LABELS[ctx.name]
+        self.dialect = ctx.dialect or ""
+
+    async def run(self, w: str) -> dict[str, Run]:
+        ctx, s = self.ctx, self.s
+        if ctx.name == "redis":
+            return await self.run_redis()
+        t = ctx.fresh("amin")
+        min_create(ctx.admin_cur, self.dialect, t)
+        ms = MinSQL.of(self.dialect, t)
+        conn = await amin_connect(self.dialect, ctx.raw_target)
+        try:
+            await amin_push(conn, self.dialect, ms, ctx.warm_payloads, float("inf"))
+            await amin_consume(conn, self.dialect, ms, s.warm, float("inf"))
+            ctx.settle(t)
+            gc.collect()
+            t0 = perf_counter()
+            n = await amin_push(conn, self.dialect, ms, ctx.payloads, t0 + s.cap_s)
+            pushed = Run(n, perf_counter() - t0, n < s.n)
+            ctx.settle(t)
+            gc.collect()
+            t0 = perf_counter()
+            k = await amin_consume(conn, self.dialect, ms, n, t0 + s.cap_s)
+            consumed = Run(k, perf_counter() - t0, k < n)
+        finally:
+            await maybe_await(conn.close())
+            min_drop(ctx.admin_cur, t)
+        return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed)}
+
+    async def run_redis(self) -> dict[str, Run]:
+        import redis.asyncio as aredis
+
+        ctx, s = self.ctx, self.s
+        r = aredis.Redis.from_url(ctx.redis_url)
+        q = ctx.fresh("amin")
+        proc = q + ":processing"
+        dumps, loads = orjson.dumps, orjson.loads
+        lpush, blmove, lrem = r.lpush, r.blmove, r.lrem
+        try:
+            for p in ctx.warm_payloads:
+                await lpush(q, dumps(p))
+            for _ in ctx.warm_payloads:
+                got = await blmove(q, proc, 1, "RIGHT", "LEFT")
+                await lrem(proc, 1, got)
+            gc.collect()
+            n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for p in ctx.payloads:
+                await lpush(q, dumps(p))
+                n += 1
+                if not n & 15 and perf_counter() > deadline:
+                    break
+            pushed = Run(n, perf_counter() - t0, n < s.n)
+            gc.collect()
+            k, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            while k < n:
+                got = await blmove(q, proc, 1, "RIGHT", "LEFT")
+                if got is None:
+                    break
+                loads(got)
+                await lrem(proc, 1, got)
+                k += 1
+                if not k & 15 and perf_counter() > deadline:
+                    break
+            consumed = Run(k, perf_counter() - t0, k < n)
+        finally:
+            await r.delete(q, proc)
+            await r.aclose()
+        return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed)}
+
+
+class Min4(Variant):
+    """The minimal queue drained by 4 consumer processes."""
+
+    row = "min"
+    label = "minimal queue, 4 processes"
+    workloads = ("W5",)
+
+    def run(self, w: str) -> dict[str, Run]:
+        ctx = self.ctx
+        if ctx.name == "redis":
+            q = ctx.fresh("min4")
+            r = redis_client(ctx.redis_url)
+
+            def rfill() -> None:
+                dumps = orjson.dumps
+                for i in range(0, len(ctx.payloads), 1000):
+                    r.lpush(q, *[dumps(p) for p in ctx.payloads[i : i + 1000]])
+
+            try:
+                run = run_consumers("min_redis", {"url": ctx.redis_url}, q, rfill, self.s.n, self.s.cap_s)
+            finally:
+                keys = [q, *r.keys(q + ":processing:*")]
+                r.delete(*keys)
+                r.close()
+            return {"consume4": run}
+        assert ctx.dialect is not None
+        t = ctx.fresh("min4")
+        min_create(ctx.admin_cur, ctx.dialect, t)
+        try:
+
+            def fill() -> None:
+                min_fill(ctx.admin_cur, ctx.dialect or "", t, ctx.payloads)
+                ctx.settle(t)
+
+            run = run_consumers(
+                "min_sql", {"dialect": ctx.dialect, "target": ctx.raw_target}, t, fill,
+                self.s.n, self.s.cap_s,
+            )
+        finally:
+            min_drop(ctx.admin_cur, t)
+        return {"consume4": run}
+
+
+class SKBatch(Variant):
+    """storekeeper sync: ``push_many`` of 100, ``receive(max_messages=100)`` + ``ack_many``."""
+
+    row = "sk_batch"
+    label = f"storekeeper sync, batches of {BATCH} (push_many, receive + ack_many)"
+    workloads = ("W5",)
+
+    def run(self, w: str) -> dict[str, Run]:
+        ctx, s = self.ctx, self.s
+        assert ctx.ds is not None
+        queue = ctx.ds.queue
+        q = ctx.fresh("skb")
+        try:
+            push_many, receive, ack_many = queue.push_many, queue.receive, queue.ack_many
+            for i in range(0, len(ctx.warm_payloads), BATCH):
+                push_many(q, ctx.warm_payloads[i : i + BATCH])
+            while msgs := receive(q, max_messages=BATCH):
+                ack_many(msgs)
+            ctx.settle()
+            gc.collect()
+            n, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            for i in range(0, len(ctx.payloads), BATCH):
+                n += len(push_many(q, ctx.payloads[i : i + BATCH]))
+                if perf_counter() > deadline:
+                    break
+            pushed = Run(n, perf_counter() - t0, n < s.n)
+            ctx.settle()
+            gc.collect()
+            k, t0, deadline = 0, perf_counter(), deadline_of(s.cap_s)
+            while k < n:
+                msgs = receive(q, max_messages=BATCH)
+                if not msgs:
+                    break
+                ack_many(msgs)
+                k += len(msgs)
+                if perf_counter() > deadline:
+                    break
+            consumed = Run(k, perf_counter() - t0, k < n)
+            check_completed(queue.length(q, "completed"), s.warm + k, q)
+        finally:
+            ctx.purge(q)
+        return {"push": pushed, "batch": consumed}
+
+
 # peers -----------------------------------------------------------------------------------------
 
 
@@ -1482,6 +2079,9 @@ class RatioCell:
     num: tuple[str, str]  # (row, metric)
     den: tuple[str, str]
     target: Target | None = None
+    #: a ratio of ratios: (num / den) / (num2 / den2), e.g. one scaling against another
+    num2: tuple[str, str] | None = None
+    den2: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -1491,7 +2091,7 @@ class RatioSpec:
 
 
 COLUMNS = {
-    "W5": ("push", "consume", "e2e", "consume4"),
+    "W5": ("push", "consume", "e2e", "consume4", "batch"),
     "W6": ("set", "get"),
 }
 COLUMN_TITLES = {
@@ -1499,6 +2099,7 @@ COLUMN_TITLES = {
     "consume": "receive+ack msg/s",
     "e2e": "end to end msg/s",
     "consume4": f"{CONSUMERS} consumer processes msg/s",
+    "batch": f"receive+ack in batches of {BATCH} msg/s",
     "set": "set ops/s",
     "get": "get ops/s",
 }
@@ -1515,6 +2116,36 @@ def ratio_specs(backend: str, w: str, labels: dict[str, str]) -> list[RatioSpec]
     out: list[RatioSpec] = []
     if w == "W5":
         q3 = ("push", "consume", "e2e")
+        if backend != "memory":
+            t8 = Target(0.8)
+            mn = labels.get("min", "minimal queue")
+            amn = labels.get("min_async", mn)
+            out.append(RatioSpec(
+                f"storekeeper sync / {mn}", same("sk_sync", "min", (*q3, "consume4"), dict.fromkeys(q3, t8)),
+            ))
+            out.append(RatioSpec(
+                f"storekeeper async / {amn}",
+                same("sk_async", "min_async" if "min_async" in labels else "min", q3, dict.fromkeys(q3, t8)),
+            ))
+            out.append(RatioSpec(
+                "storekeeper async / storekeeper sync",
+                same("sk_async", "sk_sync", q3, dict.fromkeys(q3, t8) if backend != "sqlite" else None),
+            ))
+            out.append(RatioSpec(
+                f"storekeeper batches of {BATCH} / one at a time",
+                {"push": RatioCell(("sk_batch", "push"), ("sk_sync", "push")),
+                 "batch": RatioCell(("sk_batch", "batch"), ("sk_sync", "consume"),
+                                    Target(10.0) if backend == "postgresql" else None)},
+            ))
+            out.append(RatioSpec(
+                f"minimal queue batches of {BATCH} / one at a time",
+                {"batch": RatioCell(("min", "batch"), ("min", "consume"))},
+            ))
+            out.append(RatioSpec(
+                f"{CONSUMERS}-process scaling: storekeeper's / the minimal queue's",
+                {"consume4": RatioCell(("sk_sync", "consume4"), ("sk_sync", "consume"), Target(1.0),
+                                       ("min", "consume4"), ("min", "consume"))},
+            ))
         if backend == "postgresql":
             t = Target(0.7)
             out.append(RatioSpec(
@@ -1562,6 +2193,11 @@ def ratio_specs(backend: str, w: str, labels: dict[str, str]) -> list[RatioSpec]
             ))
         return out
     # W6
+    if backend in ("postgresql", "mysql", "redis"):
+        out.append(RatioSpec(
+            "storekeeper async / storekeeper sync",
+            same("sk_async", "sk_sync", ("set", "get"), dict.fromkeys(("set", "get"), Target(0.8))),
+        ))
     if backend == "redis":
         t = Target(0.9)
         out.append(RatioSpec("storekeeper sync / redis-py SET PX/GET", same("sk_sync", "raw", ("set", "get"), {"set": t, "get": t})))
@@ -1679,6 +2315,10 @@ MAIN_VARIANTS: tuple[type[Variant], ...] = ()
 
 def VARIANT_CLASSES(ctx: Ctx) -> list[type[Variant]]:  # noqa: N802 - a table, read like one
     out: list[type[Variant]] = [SKSync, SKAsync]
+    if ctx.name != "memory":
+        out += [MinSync, SKBatch, Min4]
+    if ctx.name in ("postgresql", "mysql", "redis"):
+        out.append(MinAsync)
     if ctx.dialect is not None:
         out += [RawSQL, SKSync4, RawSQL4]
     if ctx.name == "redis":
@@ -1694,11 +2334,17 @@ def VARIANT_CLASSES(ctx: Ctx) -> list[type[Variant]]:  # noqa: N802 - a table, r
 
 
 def ratio_cell(res: BackendResult, w: str, rc: RatioCell) -> tuple[str, bool | None]:
-    a = res.cells.get((w, *rc.num))
-    b = res.cells.get((w, *rc.den))
-    if a is None or b is None or a.best is None or b.best is None:
-        return "–", None
-    return ratio_text(a.best.rate / b.best.rate, rc.target)
+    pairs = [(rc.num, rc.den)]
+    if rc.num2 is not None and rc.den2 is not None:
+        pairs.append((rc.num2, rc.den2))
+    ratios = []
+    for num, den in pairs:
+        a = res.cells.get((w, *num))
+        b = res.cells.get((w, *den))
+        if a is None or b is None or a.best is None or b.best is None:
+            return "–", None
+        ratios.append(a.best.rate / b.best.rate)
+    return ratio_text(ratios[0] / ratios[1] if len(ratios) == 2 else ratios[0], rc.target)
 
 
 def render(results: list[BackendResult], sizes: Sizes, quick: bool, workloads: Sequence[str], total_s: float) -> str:
@@ -1810,7 +2456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-MAIN_VARIANTS = (SKSync, SKAsync, RawSQL, RawRedis)
+MAIN_VARIANTS = (SKSync, SKAsync, RawSQL, RawRedis, MinSync, MinAsync, SKBatch)
 
 if __name__ == "__main__":
     sys.exit(main())

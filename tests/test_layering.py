@@ -77,7 +77,7 @@ def test_every_named_statement_renders_on_every_dialect() -> None:
                 slots = {"rows": "(1)", "ids": "1", "keys": "1", "where": "1 = 1",
                          "order": "ASC", "limit": "", "columns": "id", "names": "id"}
                 sql = queries.render(d, name, slots=slots,
-                                     table="c_x", keycol="id", expcol="e")
+                                     table="c_x", keycol="id", expcol="e", stage="s")
                 assert "{" not in sql and "}" not in sql, (file, dialect, name, sql)
 
 

@@ -511,3 +511,102 @@ RELEASED = {
 def test_released_migrations_never_change(dialect: str) -> None:
     shipped = {s.version: s.checksum for s in store_schema(dialect)}
     assert {v: shipped.get(v) for v in RELEASED[dialect]} == RELEASED[dialect]
+
+
+# --- a store holding messages upgrades in place ---------------------------------------------
+
+#: the schema version before the queue's hot-path indexes (step 005)
+BEFORE_QUEUE_INDEXES = 4
+
+#: (id, status, retry_count, lease_token, visible_at, error): rows in push order
+LIVE_MESSAGES = (
+    ("00000000-0000-4000-8000-0000000000a1", "pending", 0, None, "past", None),
+    ("00000000-0000-4000-8000-0000000000a2", "processing", 0, "receipt-expired", "past", None),
+    ("00000000-0000-4000-8000-0000000000a3", "failed", 0, None, "past", "first try failed"),
+    ("00000000-0000-4000-8000-0000000000a4", "processing", 0, "receipt-held", "future", None),
+    ("00000000-0000-4000-8000-0000000000a5", "dead_letter", 3, None, "past", "boom"),
+    ("00000000-0000-4000-8000-0000000000a6", "completed", 0, None, "past", None),
+    ("00000000-0000-4000-8000-0000000000a7", "pending", 0, None, "past", None),
+)
+
+
+def _time_literal(kind: str, when: str) -> str:
+    """A visible_at value an hour in the past or the future, as the dialect stores it."""
+    import time
+
+    sign = -1 if when == "past" else 1
+    if kind == "sqlite":
+        return repr(time.time() + sign * 3600)
+    if kind == "postgresql":
+        return f"now() {'-' if sign < 0 else '+'} interval '1 hour'"
+    return f"UTC_TIMESTAMP(6) {'-' if sign < 0 else '+'} INTERVAL 1 HOUR"
+
+
+def _build_at(s: Scratch, url: str, version: int) -> None:
+    """The database at *url* at store schema *version*, every step up to it run by the raw driver."""
+    d = _dialect(url)
+    sv = schema_version_sql(d)
+    with s.connect(url) as raw:
+        raw.run(sv.create)
+        for step in store_schema(d.name):
+            if step.version > version:
+                break
+            for stmt in step.statements:
+                raw.run(stmt)
+            raw.run(sv.record, (step.version, step.description, step.checksum))
+
+
+def test_a_store_holding_messages_in_every_status_upgrades_without_losing_one(
+    scratch: Scratch,
+) -> None:
+    from storekeeper import Message
+
+    s = scratch
+    url = s.new()
+    _build_at(s, url, BEFORE_QUEUE_INDEXES)
+    with s.connect(url) as raw:
+        for mid, status, retries, receipt, when, error in LIVE_MESSAGES:
+            n = mid[-1]
+            raw.run(
+                "INSERT INTO port_messages (id, port_name, source_component, target_component, "
+                "message_data, status, retry_count, max_retries, lease_token, visible_at, "
+                "error_message) VALUES ("
+                f"'{mid}', 'upg', 'a', 'b', '{{\"n\": {n}}}', '{status}', {retries}, 3, "
+                f"{'NULL' if receipt is None else repr(receipt)}, {_time_literal(s.kind, when)}, "
+                f"{'NULL' if error is None else repr(error)})"
+            )
+    ids = [m[0] for m in LIVE_MESSAGES]
+
+    with DataStore(url) as ds:
+        ds.open()  # upgrades in place
+        assert [v for v, _, _ in _versions(s, url)] == [st.version for st in store_schema(s.kind)]
+        Q = ds.queue
+        st = Q.stats("upg")
+        assert (st.pending, st.processing, st.failed, st.dead_letter, st.completed) == (2, 2, 1, 1, 1)
+        dead = Q.dead_letters("upg")
+        assert [(m.id, m.error, m.data) for m in dead] == [(ids[4], "boom", {"n": 5})]
+
+        # the expired lease and the due retry come back, each counted as a retry,
+        # with the pending ones, in push order; the live lease is left alone
+        got = Q.receive("upg", max_messages=10, lease=30)
+        assert [m.id for m in got] == [ids[0], ids[1], ids[2], ids[6]]
+        assert [m.retry_count for m in got] == [0, 1, 1, 0]
+        assert [m.data for m in got] == [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 7}]
+        assert Q.length("upg", "processing") == 5
+        Q.ack_many(got)
+
+        # the delivery that held its lease across the upgrade still settles with its receipt
+        held = Message(id=ids[3], queue="upg", data={"n": 4}, status="processing",
+                       receipt="receipt-held")
+        Q.ack(held)
+        with pytest.raises(Exception, match="no longer held|already acked"):
+            Q.ack(Message(id=ids[1], queue="upg", data=None, receipt="receipt-expired"))
+
+        # the dead letter replays and is delivered again
+        assert Q.replay([ids[4]]) == 1
+        again = Q.receive("upg", lease=30)
+        assert again is not None and again.id == ids[4] and again.retry_count == 0
+        Q.ack(again)
+        st = Q.stats("upg")
+        assert (st.pending, st.processing, st.failed, st.dead_letter, st.completed) == (0, 0, 0, 0, 7)
+        assert Q.receive("upg") is None

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SERVER_URLS, AsyncAsSync, LoopRunner, need
+from conftest import SERVER_URLS, AsyncAsSync, LoopRunner, need, raw_redis, with_query
 from test_schema_upgrade import Scratch
 
 import storekeeper
@@ -119,6 +119,41 @@ def fill(ds: Any, n: int = 7) -> None:
     ds.sinks.write_many("out", [{"row": i} for i in range(n)], data_type="row")
     ds.cache.set("k:forever", {"v": 1})
     ds.cache.set("k:hour", [1, 2], ttl=3600)
+    q = ds.queue
+    q.push_many("jobs", [{"job": i} for i in range(n)], metadata={"src": "t"}, source="a", target="b")
+    q.push("jobs", "later", delay=3600)
+    q.push("other", [1, "ü"], max_retries=0)
+    bad = q.receive("other", timeout=0)
+    q.nack(bad, "broke")  # no retries left: a dead letter
+    done = q.receive("jobs", timeout=0)
+    q.ack(done)  # completed: history, not copied
+
+
+def queue_view(ds: Any, ms: bool = False) -> dict[str, Any]:
+    """The queues as a consumer sees them (reads only); *ms*: times to the millisecond
+    (what Redis keeps)."""
+    q = ds.queue
+    out: dict[str, Any] = {}
+    for name in ("jobs", "other"):
+        st = q.stats(name)
+        out[name] = (st.pending, st.processing, st.failed, st.dead_letter)
+    out["dead"] = [
+        (m.id, m.data, m.error, m.retry_count,
+         m.created_at.replace(microsecond=m.created_at.microsecond // 1000 * 1000) if ms else m.created_at)
+        for m in q.dead_letters("other")
+    ]
+    return out
+
+
+def drain(ds: Any, name: str) -> list[Any]:
+    """Every visible message of queue *name*, in delivery order (taken)."""
+    out: list[Any] = []
+    while True:
+        m = ds.queue.receive(name, timeout=0)
+        if m is None:
+            return out
+        out.append((m.id, m.data, m.metadata, m.source, m.target))
+        ds.queue.ack(m)
 
 
 def snapshot(ds: Any) -> dict[str, Any]:
@@ -149,6 +184,7 @@ def snapshot(ds: Any) -> dict[str, Any]:
         "sinks": sorted((r.id, json.dumps(r.data), r.data_type, r.created_at)
                         for r in ds.sinks.read("out", limit=1000)),
         "cache": (ds.cache.get("k:forever"), ds.cache.get("k:hour")),
+        "queues": queue_view(ds),
     }
 
 
@@ -162,13 +198,16 @@ def test_copy_moves_every_kind_of_record(stores: Stores, a: str, b: str) -> None
     assert stats["collections"].read == 7 and stats["collections"].written == 7
     assert stats["tasks"].read == 8 and stats["metrics"].read == 7
     assert stats["cache"].read == 2 and stats.skipped == 0
+    # jobs: 6 pending + 1 delayed (the acked one stays behind); other: 1 dead letter
+    assert stats["queue"].read == 8
     assert all(s.seconds >= 0 for s in stats.kinds.values())
     assert ("tasks", 8, 8) in seen and ("collections", 0, 7) in seen
     # a second run finds everything there: nothing written twice
     again = storekeeper.copy(src, dst, batch_size=4)
     assert again.written == 0 and again.skipped == again.read == stats.read
     assert snapshot(dst) == snapshot(src)
-
+    # push order survives: consumers of the target see what those of the source would
+    assert drain(dst, "jobs") == drain(src, "jobs")
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
 def test_async_copy_from_urls(stores: Stores, kind: str) -> None:
@@ -263,7 +302,7 @@ def test_export_then_import_into_another_backend(stores: Stores, tmp_path: Path,
     fill(src)
     path = tmp_path / name
     counts = src.export(path)
-    assert counts["collections"] == 7 and counts["tasks"] == 8
+    assert counts["collections"] == 7 and counts["tasks"] == 8 and counts["queue"] == 8
     assert not (tmp_path / (name + ".partial")).exists()
     opener: Callable[..., Any] = gzip.open if name.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as fh:
@@ -275,6 +314,7 @@ def test_export_then_import_into_another_backend(stores: Stores, tmp_path: Path,
     # importing again changes nothing
     dst.import_(path)
     assert snapshot(dst) == snapshot(src)
+    assert drain(dst, "jobs") == drain(src, "jobs")
 
 
 def test_import_refuses_bad_files_and_writes_nothing(stores: Stores, tmp_path: Path) -> None:
@@ -333,7 +373,7 @@ def test_cleanup_counts_and_dry_run(stores: Stores, kind: str, api: str) -> None
         ds.cache.set("kept", 2)
         ds.health.heartbeat("h", "healthy")
         time.sleep(0.1)
-        expect = {"metrics": 26, "checkpoints": 5, "cache": 1, "health": 0}
+        expect = {"metrics": 26, "checkpoints": 5, "cache": 1, "health": 0, "queue_messages": 0}
         dry = ds.cleanup(dry_run=True, health_days=1, batch_size=7)
         assert {k: dry[k] for k in expect} == expect
         assert len(ds.metrics.query(limit=1000)) == 26 and ds.checkpoints.get("cp", 1) is not None
@@ -346,6 +386,14 @@ def test_cleanup_counts_and_dry_run(stores: Stores, kind: str, api: str) -> None
         assert ds.cache.get("kept") == 2
         assert {k: v for k, v in ds.cleanup(dry_run=True).items() if v} == {}
         assert ds.cleanup(health_days=0)["health"] == 1
+        ds.queue.push("q", 1)
+        ds.queue.push("q", 2)
+        ds.queue.ack(ds.queue.receive("q", timeout=0))
+        time.sleep(0.01)
+        assert ds.cleanup(completed_messages_days=0, dry_run=True)["queue_messages"] == 1
+        assert ds.cleanup(completed_messages_days=0)["queue_messages"] == 1
+        st = ds.queue.stats("q")
+        assert (st.pending, st.completed) == (1, 0)
         with pytest.raises(ValidationError, match="metrics_days"):
             ds.cleanup(metrics_days=-1)
     finally:
@@ -366,3 +414,78 @@ def test_stats_show_rows_and_bytes_per_table(stores: Stores, kind: str) -> None:
         assert stats["c_docs"]["rows"] == 7 and stats["task_states"]["rows"] == 8
         assert stats["component_metrics"]["rows"] == 7 and stats["migration_history"]["rows"] == 0
         assert stats["c_docs"]["bytes"] > 0 and stats["component_metrics"]["bytes"] > 0
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL with a key prefix of its own, every key under it deleted afterwards."""
+    need("redis")
+    prefix = f"t{uuid.uuid4().hex[:12]}:"
+    yield with_query(SERVER_URLS["redis"], prefix=prefix)
+    client = raw_redis()
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql", "mysql"])
+def test_cache_to_and_from_redis(stores: Stores, redis_url: str, kind: str) -> None:
+    src = stores.open(kind)
+    src.cache.set("a", {"v": 1})
+    src.cache.set("b", [1, "ü"], ttl=3600)
+    src.cache.set("gone", 1, ttl=0.05)
+    time.sleep(0.1)
+    side = DataStore("memory://", cache_url=redis_url)
+    stores.opened.append(side)
+    stats = storekeeper.copy(src, side, include=["cache"], batch_size=1)
+    assert (stats["cache"].read, stats["cache"].written) == (2, 2)
+    assert side.cache.get("a") == {"v": 1} and side.cache.get("b") == [1, "ü"]
+    assert side.cache.get("gone") is None
+    assert 3500 < (side.cache.ttl("b") or 0) <= 3600 and side.cache.ttl("a") == float("inf")
+    again = storekeeper.copy(src, side, include=["cache"])
+    assert (again["cache"].written, again["cache"].skipped) == (0, 2)
+    back = stores.open(kind)
+    stats = storekeeper.copy(side, back, include=["cache"])
+    assert stats["cache"].read == 2
+    assert back.cache.get("a") == {"v": 1} and back.cache.get("b") == [1, "ü"]
+    assert 3500 < (back.cache.ttl("b") or 0) <= 3600
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql", "mysql"])
+def test_queue_to_and_from_redis(stores: Stores, redis_url: str, kind: str) -> None:
+    src = stores.open(kind)
+    fill(src)
+    side = DataStore("memory://", queue_url=redis_url)
+    stores.opened.append(side)
+    stats = storekeeper.copy(src, side, include=["queue"], batch_size=3)
+    assert (stats["queue"].read, stats["queue"].written) == (8, 8)
+    assert queue_view(side, ms=True) == queue_view(src, ms=True)
+    again = storekeeper.copy(src, side, include=["queue"])
+    assert (again["queue"].written, again["queue"].skipped) == (0, 8)
+    back = stores.open(kind)
+    assert storekeeper.copy(side, back, include=["queue"], batch_size=2)["queue"].read == 8
+    assert queue_view(back, ms=True) == queue_view(src, ms=True)
+    order = drain(src, "jobs")
+    assert drain(side, "jobs") == order and drain(back, "jobs") == order
+    assert len(order) == 6
+
+
+@pytest.mark.parametrize(("a", "b"), [("sqlite", "memory"), ("memory", "postgresql")])
+def test_async_export_import_cleanup_and_stats(stores: Stores, tmp_path: Path, a: str, b: str) -> None:
+    runner = LoopRunner()
+    src: Any = AsyncAsSync(AsyncDataStore(stores.url(a)), runner)
+    dst: Any = AsyncAsSync(AsyncDataStore(stores.url(b)), runner)
+    try:
+        fill(src)
+        counts = src.export(tmp_path / "a.jsonl")
+        assert dst.import_(tmp_path / "a.jsonl") == counts
+        assert snapshot(dst) == snapshot(src)
+        assert dst.cleanup(dry_run=True)["metrics"] == 7  # fill() dates them in January
+        assert sum(v["rows"] for v in dst.stats().values()) >= sum(counts.values())
+    finally:
+        src.close()
+        dst.close()
+        runner.close()

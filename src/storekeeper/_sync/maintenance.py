@@ -55,7 +55,7 @@ def cleanup(
 ) -> dict[str, int]:
     """See :meth:`DataStore.cleanup`."""
     m_days = check_days(metrics_days, "metrics_days")
-    check_days(completed_messages_days, "completed_messages_days")  # QUEUE-RETENTION
+    q_days = check_days(completed_messages_days, "completed_messages_days")
     h_days = check_days(health_days, "health_days")
     keep = check_keep_last(keep_checkpoints) if keep_checkpoints is not None else None
     batch = _check_batch(batch_size)
@@ -86,7 +86,20 @@ def cleanup(
             total += cp._purge_expired(now)
         out["checkpoints"] = total
 
-    # QUEUE-RETENTION
+    if q_days is not None and Capability.QUEUE.value in offered:
+        before = now - _dt.timedelta(days=q_days)
+        q: Any = ds.queue
+        if dry_run:
+            out["queue_messages"] = q._count_completed_before(before)
+        else:
+            total = 0
+            while True:
+                n = q._delete_completed_before(before, batch)
+                total += n
+                if n == 0:
+                    break
+            out["queue_messages"] = total
+
     if Capability.CACHE.value in offered:
         cache: Any = ds.cache
         if dry_run:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..errors import DuplicateError
 from ..sql.transfer import TableTransfer, table_transfer, transfer_statement
 from .backends.base import SQLBackend
 
@@ -40,6 +41,21 @@ def import_table(
 ) -> int:
     """Insert *rows* (portable), leaving rows whose key exists alone; return how many were new."""
     written = 0
+    if t.staged is not None:
+        direct, create, copy, merge = t.staged
+        data = t.copy_rows(rows)
+        with backend.transaction():
+            try:
+                # none of them there yet (a fresh copy): straight in
+                with backend.transaction():
+                    backend.copy_in(direct, data)
+                return len(data)
+            except DuplicateError:
+                pass
+            # some are there (a copy run again): only the missing ones
+            backend.execute(create)
+            backend.copy_in(copy, data)
+            return backend.execute(merge)
     step = t.rows_per_insert
     with backend.transaction():
         for start in range(0, len(rows), step):

@@ -64,7 +64,7 @@ Progress = Callable[[str, int, int], None]
 def _key(kind: str) -> str:
     if kind in TABLES:
         return TABLES[kind].key
-    return "id"
+    return "seq" if kind == "queue" else "id"
 
 
 def _schema_version() -> int:
@@ -83,6 +83,19 @@ class _StoreSide:
 
     def holds(self, kind: str) -> bool:
         return CAPABILITY[kind].value in self.offered
+
+    def check_movable(self, kind: str) -> None:
+        """:class:`UnsupportedOperation` when the backend serving *kind* cannot move it."""
+        if kind == "collections":
+            return
+        cap = self._cap(kind)
+        if not hasattr(cap, "_export_rows") and not hasattr(cap, "_export_pages"):
+            backend = self.ds._routes[CAPABILITY[kind]].database_type.value
+            raise UnsupportedOperation(
+                f"copy, export and import of {kind} records are not available on {backend}; "
+                "leave them out with include=",
+                backend=backend, capability=CAPABILITY[kind].value,
+            )
 
     def _cap(self, kind: str) -> Any:
         cap = CAPABILITY[kind]
@@ -114,6 +127,11 @@ class _StoreSide:
     ) -> Iterator[list[dict[str, Any]]]:
         key = "id" if coll is not None else _key(kind)
         target = self._repo(coll) if coll is not None else self._cap(kind)
+        if coll is None and hasattr(target, "_export_pages"):
+            # a backend without key order (Redis) walks its keys with a cursor
+            for rows in target._export_pages(kind, size):
+                yield rows
+            return
         after: Any = None
         while True:
             if coll is not None:
@@ -258,8 +276,7 @@ def copy(
                     "copy: source and target are the same store; copy into another database"
                 )
             a, b = _StoreSide(src), _StoreSide(dst)
-            # QUEUE-TRANSFER: queue messages move once the queue's primitives exist
-            moving = [k for k in kinds if a.holds(k) and k != "queue"]
+            moving = [k for k in kinds if a.holds(k)]
             for k in moving:
                 if not b.holds(k):
                     held = (
@@ -269,6 +286,9 @@ def copy(
                     if held:
                         raise unsupported_kind(dst, k)
             moving = [k for k in moving if b.holds(k)]
+            for k in moving:
+                a.check_movable(k)
+                b.check_movable(k)
             stats = CopyStats()
             started = time.perf_counter()
             _move(a, b, moving, size, progress, stats, verify=True)
@@ -301,7 +321,7 @@ def count_kinds(ds: DataStore) -> dict[str, dict[str, int]]:
         if kind == "collections":
             for coll in side.collections():
                 out[f"collection:{coll[0]}"] = {"rows": side.count(kind, coll), "bytes": 0}
-        elif kind != "queue":
+        else:
             out[kind] = {"rows": side.count(kind, None), "bytes": 0}
     return out
 
@@ -354,13 +374,15 @@ def export_store(
     dest = Path(path)
     partial = dest.with_name(dest.name + ".partial")
     src = _StoreSide(ds)
-    moving = [k for k in kinds if src.holds(k) and k != "queue"]
+    moving = [k for k in kinds if src.holds(k)]
     try:
         fh = _open_text(partial, "w", gz=dest.name.endswith(".gz"))
     except OSError as exc:
         raise StorageError(f"cannot write the export file {dest}: {exc.strerror or exc}") from None
     stats = CopyStats()
     try:
+        for k in moving:
+            src.check_movable(k)
         with fh:
             fh.write(json.dumps({
                 "format": FORMAT, "format_version": FORMAT_VERSION,
@@ -507,6 +529,7 @@ def import_store(
     for k in kinds:
         if not dst.holds(k):
             raise unsupported_kind(ds, k)
+        dst.check_movable(k)
     stats = CopyStats()
     _move(reader, dst, kinds, size, None, stats, verify=True)
     return stats.counts()

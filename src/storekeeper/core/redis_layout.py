@@ -46,7 +46,8 @@ leases agree across hosts; Redis 6.2 or later):
   once. When nothing is ready it answers the milliseconds until ``due``;
 - ``ack`` / ``nack`` / ``extend``: check id, receipt and status ``processing``
   together, then settle; a refusal answers the status now (nil when gone), and
-  the other consumer's claim is left as it is;
+  the other consumer's claim is left as it is; ``ack_many`` does the same for
+  every message of a batch received under one receipt;
 - ``replay_ids``, ``replay_queue``, ``purge`` (bounded batches, looped by the
   client), ``dead`` and ``counts`` (read only).
 
@@ -73,12 +74,14 @@ from .records import Message, QueueStats
 
 __all__ = [
     "ACK",
+    "ACK_MANY",
     "BATCH",
     "CLAIM",
     "COMPLETED_RETENTION_MS",
     "COUNTS",
     "DEAD",
     "EXTEND",
+    "IMPORT",
     "NACK",
     "PURGE",
     "PUSH",
@@ -277,6 +280,7 @@ def script(name: str) -> LuaScript:
 PUSH = script("push")
 CLAIM = script("claim")
 ACK = script("ack")
+ACK_MANY = script("ack_many")
 NACK = script("nack")
 EXTEND = script("extend")
 DEAD = script("dead")
@@ -284,6 +288,7 @@ REPLAY_IDS = script("replay_ids")
 REPLAY_QUEUE = script("replay_queue")
 PURGE = script("purge")
 COUNTS = script("counts")
+IMPORT = script("import")
 
 # -- script arguments (ARGV) --------------------------------------------------------
 

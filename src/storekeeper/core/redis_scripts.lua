@@ -266,6 +266,29 @@ redis.call('ZREM', base .. 'leases', id)
 redis.call('ZADD', base .. 'completed', now, id)
 return {1}
 
+-- name: ack_many
+--- ack every message ARGV[2..] held under the receipt ARGV[1]; answers, for each
+--- one refused, its id and its status now (nil when gone)
+-- include: common
+
+local base, receipt = KEYS[1], ARGV[1]
+local now = clock()
+local refused = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local h = base .. 'msg:' .. id
+  local f = redis.call('HMGET', h, 'status', 'receipt')
+  if f[1] ~= 'processing' or f[2] ~= receipt then
+    refused[#refused + 1] = id
+    refused[#refused + 1] = f[1]
+  else
+    redis.call('HSET', h, 'status', 'completed', 'completed_at', now)
+    redis.call('ZREM', base .. 'leases', id)
+    redis.call('ZADD', base .. 'completed', now, id)
+  end
+end
+return refused
+
 -- name: nack
 -- include: held
 
@@ -416,3 +439,51 @@ end
 out[7] = oldest or -1
 out[8] = clock()
 return out
+
+-- name: import
+--- messages another store exported (storekeeper.copy, ds.import_), in their push
+--- order: each keeps its id, status, retries and errors and gets the next seq; a
+--- message whose id is indexed already is left alone. Per message 12 ARGV:
+--- id, data, metadata, status, retry_count, max_retries, created_at (ms), source,
+--- target, error, error_details, delay (ms until visible or due)
+-- include: common
+
+local base, idx, names = KEYS[1], KEYS[2], KEYS[3]
+local q = ARGV[1]
+local W = 12
+local n = (#ARGV - 1) / W
+local now = clock()
+local written, ready = 0, 0
+for i = 0, n - 1 do
+  local j = 2 + W * i
+  local id = ARGV[j]
+  if redis.call('HEXISTS', idx, id) == 0 then
+    local seq = redis.call('INCR', base .. 'seq')
+    local status, delay = ARGV[j + 3], tonumber(ARGV[j + 11])
+    local h = base .. 'msg:' .. id
+    redis.call('HSET', h, 'data', ARGV[j + 1], 'metadata', ARGV[j + 2], 'status', status,
+      'retry_count', ARGV[j + 4], 'max_retries', ARGV[j + 5], 'created_at', ARGV[j + 6],
+      'source', ARGV[j + 7], 'target', ARGV[j + 8], 'seq', seq)
+    if ARGV[j + 9] ~= '' then redis.call('HSET', h, 'error', ARGV[j + 9]) end
+    if ARGV[j + 10] ~= '' then redis.call('HSET', h, 'error_details', ARGV[j + 10]) end
+    if status == 'dead_letter' then
+      redis.call('ZADD', base .. 'dead', seq, id)
+    elseif status == 'failed' then
+      redis.call('ZADD', base .. 'retry', now + delay, id)
+      soon(base, now + delay)
+      poke(base)
+    elseif delay > 0 then
+      redis.call('ZADD', base .. 'delayed', now + delay, id)
+      soon(base, now + delay)
+      poke(base)
+    else
+      redis.call('ZADD', base .. 'ready', seq, id)
+      ready = ready + 1
+    end
+    redis.call('HSET', idx, id, q)
+    written = written + 1
+  end
+end
+if written > 0 then redis.call('SADD', names, q) end
+if ready > 0 then wake(base, ready) end
+return written

@@ -61,6 +61,8 @@ class PostgreSQLDialect(Dialect):
     ph = "%s"
     max_params = 65535
     row_keyset = True
+    copy_import = True
+    pipelined_many = True
     server_notify = True
     notify_channel = NOTIFY_CHANNEL
     uuid_message_ids = True

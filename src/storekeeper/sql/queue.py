@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from ..core.entities import loads
-from ..core.records import Message
+from ..core.records import STATUSES, Message
 from . import dialect_of
 from .dialect import Dialect, load_queries
 
@@ -47,11 +47,8 @@ class QueueSQL:
     dead_queue: str
     dead_all_after: str
     dead_queue_after: str
-    replay_queue: str
     purge_all: str
-    purge_status: str
     length_all: str
-    length_status: str
     stats: str
     #: wakes consumers of :q on commit; empty where the server sends no notifications
     announce: str
@@ -63,6 +60,30 @@ class QueueSQL:
     def claim_ids(self, n: int, pop: bool) -> str:
         """The update taking the ids ``:i0`` … ``:i{n-1}`` a :attr:`select_claim` found."""
         return _ids(self.dialect.name, "pop_ids" if pop else "lease_ids", n)
+
+    def ack_ids(self, n: int) -> str:
+        """Ack ``:i0`` … ``:i{n-1}`` held under the receipt ``:tok`` (returning the ids where it can)."""
+        return _ids(self.dialect.name, "ack_ids", n)
+
+    def nack_ids(self, n: int) -> str:
+        """Nack ``:i0`` … ``:i{n-1}`` held under the receipt ``:tok`` into status ``:st``."""
+        return _ids(self.dialect.name, "nack_ids", n)
+
+    def held_ids(self, n: int) -> str:
+        """Which of ``:i0`` … ``:i{n-1}`` the receipt ``:tok`` holds, locked."""
+        return _ids(self.dialect.name, "held_ids", n)
+
+    def replay_queue(self, status: str) -> str:
+        """Replay a queue's (``:q``) messages in *status*."""
+        return _status(self.dialect.name, "replay_queue", status)
+
+    def purge_status(self, status: str) -> str:
+        """Delete a queue's (``:q``) messages in *status*."""
+        return _status(self.dialect.name, "purge_status", status)
+
+    def length_status(self, status: str) -> str:
+        """Count a queue's (``:q``) messages in *status*."""
+        return _status(self.dialect.name, "length_status", status)
 
     def replay_ids(self, n: int) -> str:
         """Replay messages ``:i0`` … ``:i{n-1}`` (returning their queues where it can)."""
@@ -82,6 +103,13 @@ def _insert(dialect: str, n: int) -> str:
     row = load_queries("queue").template("insert_row", dialect)
     rows = ", ".join(_ROW_PARAMS.sub(rf"\g<1>{i}", row) for i in range(n))
     return _render(dialect, "insert", rows=rows)
+
+
+@cache
+def _status(dialect: str, name: str, status: str) -> str:
+    if status not in STATUSES:  # checked by the caller: a literal never comes from elsewhere
+        raise ValueError(f"not a message status: {status!r}")
+    return _render(dialect, name, where=f"status = '{status}'")
 
 
 @cache
@@ -114,11 +142,8 @@ def queue_sql(dialect: str) -> QueueSQL:
         dead_queue=r("dead_queue"),
         dead_all_after=r("dead_all_after"),
         dead_queue_after=r("dead_queue_after"),
-        replay_queue=r("replay_queue"),
         purge_all=r("purge_all"),
-        purge_status=r("purge_status"),
         length_all=r("length_all"),
-        length_status=r("length_status"),
         stats=r("stats"),
         announce=_maybe(dialect, "announce"),
     )

@@ -96,6 +96,20 @@ def _render(
     return q.render_with_params(dialect, name, slots=slots, **named)[0]
 
 
+def _ts(v: Any) -> str | None:
+    return iso(from_db_time(v))
+
+
+def _plain_text(v: Any) -> Any:
+    return v if type(v) is str else _text(v)
+
+
+#: column type -> how a driver's value becomes a portable one
+_CONVERTERS: dict[str, Any] = {
+    "ts": _ts, "bool": bool, "int": int, "float": float, "text": _plain_text, "json": _plain_text,
+}
+
+
 class TableTransfer:
     """The statements and row codecs of one table on one dialect."""
 
@@ -120,12 +134,25 @@ class TableTransfer:
         #: the statements take ``:now`` (unix seconds)
         self.needs_now = bool(spec.expires)
         self.names = [c for c, _ in spec.columns]
+        self._convs = [_CONVERTERS[kind] for _, kind in spec.columns]
         self._row = "(" + ", ".join(
             f"{{json:p{i}}}" if kind == "json" else f":p{i}" for i, (_, kind) in enumerate(spec.columns)
         ) + ")"
         self._inserts: dict[int, str] = {}
         #: rows per insert statement (bounded by the dialect's parameter limit)
         self.rows_per_insert = max(1, min(1000, dialect.max_params // len(spec.columns)))
+        #: (COPY into the table, create the stage, COPY into it, merge it) where the
+        #: dialect imports by COPY
+        self.staged: tuple[str, str, str, str] | None = None
+        if dialect.copy_import:
+            names = {"names": ", ".join(dialect.quote(c) for c in self.names)}
+            stage = {"stage": f"sk_stage_{spec.table}"[:63], "table": spec.table}
+            self.staged = (
+                _render(q, dialect, "copy_direct", names, stage),
+                _render(q, dialect, "stage_create", {}, stage),
+                _render(q, dialect, "stage_copy", names, stage),
+                _render(q, dialect, "stage_merge", names, stage),
+            )
 
     def insert(self, n: int) -> str:
         """Insert *n* rows positionally, leaving rows whose key exists alone."""
@@ -144,20 +171,15 @@ class TableTransfer:
 
     def to_portable(self, row: Sequence[Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for (name, kind), v in zip(self.spec.columns, row, strict=True):
-            if v is None:
-                out[name] = None
-            elif kind == "ts":
-                out[name] = iso(from_db_time(v))
-            elif kind == "bool":
-                out[name] = bool(v)
-            elif kind == "int":
-                out[name] = int(v)
-            elif kind == "float":
-                out[name] = float(v)
-            else:
-                out[name] = _text(v)
+        for name, conv, v in zip(self.names, self._convs, row, strict=True):
+            out[name] = None if v is None else conv(v)
         return out
+
+    def copy_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """*rows* (portable) as the tuples a COPY of :attr:`staged` writes."""
+        flat = self.params(rows)
+        n = len(self.names)
+        return [tuple(flat[i : i + n]) for i in range(0, len(flat), n)]
 
     def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Positional parameters of :meth:`insert` for *rows* (portable rows)."""

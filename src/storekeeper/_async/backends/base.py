@@ -346,6 +346,11 @@ class AsyncSQLBackend(ABC):
             params += row
         await self.execute(sql.insert_many(len(rows)), params)
 
+    async def copy_in(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Feed *rows* to the bulk-load statement *sql* (where the dialect has
+        ``copy_import``), on the caller's transaction."""
+        raise UnsupportedOperation(f"{self.name} has no bulk load", backend=self.name)
+
     # -- transactions --
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSQLConnection]:

@@ -365,6 +365,20 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
         except psycopg.Error as exc:
             raise conn._fail(exc) from exc
 
+    async def copy_in(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn = self.current()
+        if not isinstance(conn, AsyncPostgreSQLConnection):
+            async with self.transaction():
+                await self.copy_in(sql, rows)
+            return
+        try:
+            async with conn.raw.cursor() as cur:
+                async with cur.copy(sql) as copy:
+                    for row in rows:
+                        await copy.write_row(row)
+        except psycopg.Error as exc:
+            raise conn._fail(exc) from exc
+
     # -- connections: from the pool, back to the pool --
     async def acquire(self) -> AsyncSQLConnection:
         pool = self._pool

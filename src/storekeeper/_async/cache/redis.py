@@ -14,6 +14,8 @@ server on a big cache.
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from ...core.caching import not_an_integer
@@ -93,6 +95,58 @@ class AsyncRedisCache(AsyncCache):
                 total += int(await b.execute("UNLINK", *keys))
             if cursor == b"0":
                 return total
+
+    # -- copy, export and import (storekeeper.copy drives these) --
+    _transfer_kinds = ("cache",)
+
+    async def _export_pages(self, kind: str, size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every live entry in pages of about *size*, walking the keys with SCAN."""
+        b, root = self.backend, self._k
+        pattern = cache_pattern(root, None)
+        cursor = b"0"
+        while True:
+            cursor, keys = await b.execute("SCAN", cursor, "MATCH", pattern, "COUNT", size)
+            if keys:
+                now = time.time()
+                replies = await b.transaction(
+                    [cmd for k in keys for cmd in (("GET", k), ("PTTL", k))]
+                )
+                rows = []
+                for i, k in enumerate(keys):
+                    value, pttl = replies[2 * i], int(replies[2 * i + 1])
+                    if value is None or pttl == -2:
+                        continue  # expired or deleted meanwhile
+                    name = (k.decode() if isinstance(k, bytes) else str(k))[len(root):]
+                    text = value.decode() if isinstance(value, bytes) else str(value)
+                    rows.append({
+                        "cache_key": name, "cache_value": text,
+                        "expires_at": None if pttl < 0 else now + pttl / 1000.0,
+                    })
+                if rows:
+                    yield rows
+            if cursor in (b"0", 0, "0"):
+                return
+
+    async def _count_rows(self, kind: str) -> int:
+        n = 0
+        async for rows in self._export_pages(kind, SCAN_COUNT):
+            n += len(rows)
+        return n
+
+    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        now = time.time()
+        cmds: list[tuple[Any, ...]] = []
+        for r in rows:
+            exp = r.get("expires_at")
+            key = self._k + r["cache_key"]
+            if exp is None:
+                cmds.append(("SET", key, r["cache_value"], "NX"))
+            elif exp > now:
+                cmds.append(("SET", key, r["cache_value"], "NX", "PX", max(1, int((exp - now) * 1000))))
+        if not cmds:
+            return 0
+        replies = await self.backend.transaction(cmds)
+        return sum(1 for r in replies if r)
 
     async def _count_expired(self) -> int:
         return 0  # Redis reclaims expired keys itself

@@ -65,6 +65,14 @@ def lease_error(action: str, msg: Message, status_now: str | None) -> LeaseError
     return LeaseError(f"cannot {action} message {msg.id} of queue {msg.queue!r}: {why}")
 
 
+def _first_stale(stale: Mapping[str, LeaseError], total: int) -> LeaseError:
+    """The error of a batch settle: the first refusal, and how many of the batch were refused."""
+    first = next(iter(stale.values()))
+    if len(stale) == 1 and total == 1:
+        return first
+    return LeaseError(f"{len(stale)} of {total} messages were no longer held; the first: {first}")
+
+
 def describe_error(error: str | BaseException | None) -> tuple[str | None, str | None]:
     """``(error_message, error_details JSON)`` kept with a nacked message."""
     if error is None:
@@ -285,6 +293,99 @@ class AsyncQueue(ABC):
         m.error = err
         m.lease_until = None
         return status
+
+    def _held_batch(self, msgs: Iterable[Message], action: str) -> list[Message]:
+        if isinstance(msgs, Message):
+            raise ValidationError(f"{action}_many takes a list of messages; use {action} for one")
+        if not isinstance(msgs, Iterable):
+            raise ValidationError(f"{action}_many takes a list of messages, got {type(msgs).__name__}")
+        out: dict[str, Message] = {}
+        for m in msgs:
+            out.setdefault(self._held(m, action).id, m)
+        return list(out.values())
+
+    async def ack_many(self, msgs: Iterable[Message]) -> None:
+        """Ack received messages together: one statement per receipt on SQL stores.
+
+        Every message still held is acked, even if some are not; then
+        :class:`LeaseError` names the first that was no longer held (and
+        how many). A message listed twice is acked once.
+        """
+        ms = self._held_batch(msgs, "ack")
+        if not ms:
+            return
+        stale = await self._ack_many(ms)
+        for m in ms:
+            if m.id not in stale:
+                m.status = "completed"
+                m.lease_until = None
+        if stale:
+            raise _first_stale(stale, len(ms))
+
+    async def nack_many(
+        self,
+        msgs: Iterable[Message],
+        error: str | BaseException | None = None,
+        *,
+        delay: float | None = None,
+    ) -> list[str]:
+        """Give received messages back as failed together; return their new statuses, in order.
+
+        Each is retried or dead-lettered as :meth:`nack` would; messages
+        with the same retry count share one back-off draw, so they settle in
+        one statement per receipt. Those no longer held are left alone and,
+        after the others are settled, :class:`LeaseError` names the first.
+        """
+        ms = self._held_batch(msgs, "nack")
+        err, details = describe_error(error)
+        fixed = None if delay is None else check_delay(delay)
+        waits: dict[int, float] = {}
+        plan: list[tuple[Message, str, float]] = []
+        for m in ms:
+            if fixed is not None:
+                wait = fixed
+            elif m.retry_count in waits:
+                wait = waits[m.retry_count]
+            else:
+                wait = waits[m.retry_count] = backoff_delay(m.retry_count, self.backoff, self.max_backoff)
+            plan.append((m, "dead_letter" if m.retry_count >= m.max_retries else "failed", wait))
+        if not plan:
+            return []
+        stale = await self._nack_many(plan, err, details)
+        for m, status, _ in plan:
+            if m.id not in stale:
+                m.status = status
+                m.error = err
+                m.lease_until = None
+        if stale:
+            raise _first_stale(stale, len(ms))
+        return [status for _, status, _ in plan]
+
+    async def _ack_many(self, msgs: list[Message]) -> dict[str, LeaseError]:
+        """Ack each message; return the errors of those no longer held, by id.
+
+        This default settles them one at a time; backends override it with
+        one statement (or script) per batch.
+        """
+        stale: dict[str, LeaseError] = {}
+        for m in msgs:
+            try:
+                await self._ack(m)
+            except LeaseError as exc:
+                stale[m.id] = exc
+        return stale
+
+    async def _nack_many(
+        self, plan: list[tuple[Message, str, float]], error: str | None, details: str | None
+    ) -> dict[str, LeaseError]:
+        """Nack each ``(message, new status, delay)``; return the errors of those no longer held."""
+        stale: dict[str, LeaseError] = {}
+        for m, status, wait in plan:
+            try:
+                await self._nack(m, status, error, details, wait)
+            except LeaseError as exc:
+                stale[m.id] = exc
+        return stale
 
     async def extend_lease(self, msg: Message, seconds: float) -> None:
         """Keep a received message for *seconds* more from now. :class:`LeaseError` if it is no longer ours."""

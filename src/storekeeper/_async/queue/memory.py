@@ -14,11 +14,14 @@ import datetime as _dt
 import heapq
 import itertools
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..._compat import rt_async as rt
 from ...core.entities import loads, new_id
 from ...core.records import STATUSES, Message, QueueStats
+from ...core.transfer import from_iso, iso
 from ...errors import StorageError
 from ..backends.memory import AsyncMemoryBackend
 from .base import AsyncQueue, NewMessage, lease_error
@@ -46,6 +49,8 @@ class _Rec:
     error: str | None = None
     details: str | None = None
     version: int = 0
+    #: when it was acknowledged (unix time), for retention
+    completed: float | None = None
 
 
 @dataclass(slots=True)
@@ -63,6 +68,8 @@ def _when(t: float | None) -> _dt.datetime | None:
 
 class AsyncMemoryQueue(AsyncQueue):
     """``ds.queue`` on ``memory://`` (see the module docstring)."""
+
+    _transfer_kinds = ("queue",)
 
     def __init__(self, backend: AsyncMemoryBackend) -> None:
         super().__init__()
@@ -167,7 +174,7 @@ class AsyncMemoryQueue(AsyncQueue):
                 if rec is None or rec.version != version or rec.status != "pending":
                     continue
                 if lease is None:
-                    rec.status = "completed"
+                    rec.status, rec.completed = "completed", time.time()
                     rec.version += 1
                 else:
                     rec.status = "processing"
@@ -194,7 +201,7 @@ class AsyncMemoryQueue(AsyncQueue):
     async def _ack(self, msg: Message) -> None:
         with self._lock:
             _, rec = self._owned("ack", msg)
-            rec.status = "completed"
+            rec.status, rec.completed = "completed", time.time()
             rec.receipt = None
             rec.version += 1
 
@@ -301,3 +308,81 @@ class AsyncMemoryQueue(AsyncQueue):
                     oldest = r.created
         age = max(0.0, now - oldest) if oldest is not None else None
         return QueueStats(queue=q, oldest_pending_age=age, **counts)
+
+    # -- copy, export, import and retention (storekeeper.copy and ds.cleanup drive these) --
+    async def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        now = time.time()
+        with self._lock:
+            recs = [
+                r for qq in self._queues.values() for r in qq.msgs.values()
+                if r.status in ("pending", "processing", "failed", "dead_letter")
+                and (after is None or r.seq > after)
+            ]
+        recs.sort(key=lambda r: r.seq)
+        return [
+            {
+                "seq": r.seq, "id": r.id, "port_name": r.queue, "source_component": r.source,
+                "target_component": r.target, "message_data": r.data, "message_metadata": r.meta,
+                "status": r.status, "retry_count": r.retry_count, "max_retries": r.max_retries,
+                "created_at": iso(_when(r.created)), "error_message": r.error,
+                "error_details": r.details, "delay": max(0.0, r.visible_at - now),
+            }
+            for r in recs[:limit]
+        ]
+
+    async def _count_rows(self, kind: str) -> int:
+        with self._lock:
+            return sum(
+                1 for qq in self._queues.values() for r in qq.msgs.values()
+                if r.status in ("pending", "processing", "failed", "dead_letter")
+            )
+
+    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        now = time.time()
+        n = 0
+        touched: set[str] = set()
+        with self._lock:
+            known = {mid for qq in self._queues.values() for mid in qq.msgs}
+            for p in rows:
+                if p["id"] in known:
+                    continue
+                processing = p["status"] == "processing"
+                created = from_iso(p.get("created_at"))
+                rec = _Rec(
+                    id=p["id"], queue=p["port_name"], seq=next(self._seq), data=p["message_data"],
+                    meta=p.get("message_metadata"), max_retries=int(p.get("max_retries") or 0),
+                    created=created.timestamp() if created is not None else now,
+                    source=p.get("source_component") or "", target=p.get("target_component") or "",
+                    status="pending" if processing else p["status"],
+                    retry_count=int(p.get("retry_count") or 0),
+                    visible_at=now + (0.0 if processing else float(p.get("delay") or 0.0)),
+                    error=p.get("error_message"), details=p.get("error_details"),
+                )
+                qq = self._queue(rec.queue)
+                qq.msgs[rec.id] = rec
+                self._schedule(qq, rec, now)
+                known.add(rec.id)
+                touched.add(rec.queue)
+                n += 1
+        for q in touched:
+            self._notify(q)
+        return n
+
+    async def _count_completed_before(self, before: _dt.datetime) -> int:
+        t = before.timestamp()
+        with self._lock:
+            return sum(
+                1 for qq in self._queues.values() for r in qq.msgs.values()
+                if r.status == "completed" and r.completed is not None and r.completed < t
+            )
+
+    async def _delete_completed_before(self, before: _dt.datetime, limit: int) -> int:
+        t = before.timestamp()
+        with self._lock:
+            doomed = [
+                (qq, r.id) for qq in self._queues.values() for r in qq.msgs.values()
+                if r.status == "completed" and r.completed is not None and r.completed < t
+            ][:limit]
+            for qq, mid in doomed:
+                del qq.msgs[mid]
+        return len(doomed)

@@ -27,19 +27,25 @@ policy (which evicts only keys with a TTL, such as cache entries), never an
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from ..._compat import rt_async as rt
+from ...core.queueing import MAX_BATCH
 from ...core.records import Message, QueueStats
 from ...core.redis_layout import (
     ACK,
+    ACK_MANY,
     BATCH,
     CLAIM,
     COUNTS,
     DEAD,
     EXTEND,
+    IMPORT,
     NACK,
     PURGE,
     PUSH,
+    PUSH_CHUNK,
     REPLAY_IDS,
     REPLAY_QUEUE,
     QueueKeys,
@@ -60,10 +66,26 @@ from ...core.redis_layout import (
     stats_from_counts,
     text_or_none,
 )
+from ...core.transfer import from_iso, iso
+from ...errors import LeaseError
 from ..backends.redis import AsyncRedisBackend
 from .base import AsyncQueue, NewMessage, lease_error
 
 __all__ = ["AsyncRedisQueue"]
+
+#: the sorted sets of live messages and dead letters (what a copy moves)
+_LIVE_SETS = ("ready", "delayed", "retry", "leases", "dead")
+#: the message fields an export reads
+_EXPORT_FIELDS = (
+    "data", "metadata", "status", "retry_count", "max_retries", "created_at", "source", "target",
+    "error", "error_details",
+)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 #: the longest a waiting consumer blocks before it looks again (it also wakes
 #: for pushes and when the next message falls due): covers leases that expire
@@ -123,6 +145,23 @@ class AsyncRedisQueue(AsyncQueue):
         res = await self.backend.eval(ACK, (self._keys.base(msg.queue),), ack_argv(msg))
         if res[0] != 1:
             raise lease_error("ack", msg, text_or_none(res[1]))
+
+    async def _ack_many(self, msgs: list[Message]) -> dict[str, LeaseError]:
+        """One script call per queue and receipt (a batch from one receive is one)."""
+        groups: dict[tuple[str, str | None], list[Message]] = {}
+        for m in msgs:
+            groups.setdefault((m.queue, m.receipt), []).append(m)
+        stale: dict[str, LeaseError] = {}
+        for (q, receipt), group in groups.items():
+            for start in range(0, len(group), MAX_BATCH):
+                by_id = {m.id: m for m in group[start : start + MAX_BATCH]}
+                res = await self.backend.eval(
+                    ACK_MANY, (self._keys.base(q),), (receipt, *by_id)
+                )
+                for i in range(0, len(res), 2):
+                    mid = text_or_none(res[i]) or ""
+                    stale[mid] = lease_error("ack", by_id[mid], text_or_none(res[i + 1]))
+        return stale
 
     async def _nack(
         self, msg: Message, status: str, error: str | None, details: str | None, delay: float
@@ -194,3 +233,98 @@ class AsyncRedisQueue(AsyncQueue):
 
     async def _stats(self, q: str) -> QueueStats:
         return stats_from_counts(q, await self._counts(q, True))
+
+    # -- retention (ds.cleanup) --
+    async def _count_completed_before(self, before: _dt.datetime) -> int:
+        """Redis keeps completed messages 7 days and trims them itself (module docstring)."""
+        return 0
+
+    async def _delete_completed_before(self, before: _dt.datetime, limit: int) -> int:
+        """Redis keeps completed messages 7 days and trims them itself (module docstring)."""
+        return 0
+
+    # -- copy, export and import (storekeeper.copy drives these) --
+    _transfer_kinds = ("queue",)
+
+    async def _queue_names(self) -> list[str]:
+        names = await self.backend.execute("SMEMBERS", self._keys.names)
+        return sorted(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+    async def _export_pages(self, kind: str, size: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """Live messages and dead letters, queue by queue in push order, pages of *size*."""
+        b = self.backend
+        for q in await self._queue_names():
+            base = self._keys.base(q)
+            replies = await b.transaction(
+                [("TIME",), *[("ZRANGE", base + z, 0, -1, "WITHSCORES") for z in _LIVE_SETS]]
+            )
+            now_ms = int(replies[0][0]) * 1000 + int(replies[0][1]) // 1000
+            members: list[tuple[str, str, float]] = []
+            for z, flat in zip(_LIVE_SETS, replies[1:], strict=True):
+                for i in range(0, len(flat), 2):
+                    members.append((_text(flat[i]), z, float(flat[i + 1])))
+            # ready and dead are scored by seq; the others by time: ask their seq
+            timed = [m for m in members if m[1] not in ("ready", "dead")]
+            seqs: dict[str, int] = {m[0]: int(m[2]) for m in members if m[1] in ("ready", "dead")}
+            for start in range(0, len(timed), size):
+                chunk = timed[start : start + size]
+                got = await b.transaction([("HGET", f"{base}msg:{m[0]}", "seq") for m in chunk])
+                for m, seq in zip(chunk, got, strict=True):
+                    if seq is not None:
+                        seqs[m[0]] = int(seq)
+            ordered = sorted((m for m in members if m[0] in seqs), key=lambda m: seqs[m[0]])
+            for start in range(0, len(ordered), size):
+                chunk = ordered[start : start + size]
+                hashes = await b.transaction(
+                    [("HMGET", f"{base}msg:{m[0]}", *_EXPORT_FIELDS) for m in chunk]
+                )
+                rows = []
+                for (mid, z, score), h in zip(chunk, hashes, strict=True):
+                    if h[0] is None:
+                        continue  # settled or purged meanwhile
+                    due = score - now_ms if z in ("delayed", "retry") else 0.0
+                    rows.append({
+                        "seq": seqs[mid], "id": mid, "port_name": q,
+                        "source_component": _text(h[6]) or "", "target_component": _text(h[7]) or "",
+                        "message_data": _text(h[0]), "message_metadata": _text(h[1]) or None,
+                        "status": _text(h[2]), "retry_count": int(h[3] or 0),
+                        "max_retries": int(h[4] or 0),
+                        "created_at": iso(from_ms(h[5])) if h[5] is not None else None,
+                        "error_message": _text(h[8]) or None, "error_details": _text(h[9]) or None,
+                        "delay": max(0.0, due / 1000.0),
+                    })
+                if rows:
+                    yield rows
+
+    async def _count_rows(self, kind: str) -> int:
+        b = self.backend
+        total = 0
+        for q in await self._queue_names():
+            base = self._keys.base(q)
+            counts = await b.transaction([("ZCARD", base + z) for z in _LIVE_SETS])
+            total += sum(int(c) for c in counts)
+        return total
+
+    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        k = self._keys
+        by_queue: dict[str, list[Any]] = {}
+        for r in rows:
+            processing = r["status"] == "processing"
+            created = from_iso(r.get("created_at"))
+            by_queue.setdefault(r["port_name"], []).extend((
+                r["id"], r["message_data"], r.get("message_metadata") or "",
+                "pending" if processing else r["status"], int(r.get("retry_count") or 0),
+                int(r.get("max_retries") or 0),
+                int(created.timestamp() * 1000) if created is not None else 0,
+                r.get("source_component") or "", r.get("target_component") or "",
+                r.get("error_message") or "", r.get("error_details") or "",
+                0 if processing else int(float(r.get("delay") or 0.0) * 1000),
+            ))
+        written = 0
+        for q, args in by_queue.items():
+            for start in range(0, len(args), 12 * PUSH_CHUNK):
+                n = await self.backend.eval(
+                    IMPORT, (k.base(q), k.ids, k.names), (q, *args[start : start + 12 * PUSH_CHUNK])
+                )
+                written += int(n)
+        return written

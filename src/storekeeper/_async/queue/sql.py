@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..._compat import rt_async as rt
 from ...core.entities import new_id, utcnow_iso
+from ...core.queueing import MAX_BATCH
 from ...core.records import STATUSES, Message, QueueStats
-from ...errors import DatabaseConnectionError, TransactionError
+from ...errors import DatabaseConnectionError, LeaseError, TransactionError
 from ...sql.queue import as_utc, is_uuid, message_from_row, queue_sql
+from ...sql.queue_transfer import queue_transfer_sql
 from ..backends.base import AsyncSQLBackend
 from .base import AsyncQueue, NewMessage, lease_error
 
@@ -50,6 +53,8 @@ _UTC = _dt.UTC
 
 class AsyncSQLQueue(AsyncQueue):
     """``ds.queue`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("queue",)
 
     def __init__(self, backend: AsyncSQLBackend) -> None:
         super().__init__()
@@ -231,6 +236,56 @@ class AsyncSQLQueue(AsyncQueue):
             "nack", msg, self.sql.nack, {"st": status, "err": error, "det": details, "delay": delay}
         )
 
+    async def _ack_many(self, msgs: list[Message]) -> dict[str, LeaseError]:
+        return await self._settle_many("ack", [(m, "", 0.0) for m in msgs], {})
+
+    async def _nack_many(
+        self, plan: list[tuple[Message, str, float]], error: str | None, details: str | None
+    ) -> dict[str, LeaseError]:
+        return await self._settle_many("nack", plan, {"err": error, "det": details})
+
+    async def _settle_many(
+        self, action: str, plan: list[tuple[Message, str, float]], params: dict[str, Any]
+    ) -> dict[str, LeaseError]:
+        """One statement per receipt (and, for nacks, per new status and delay)."""
+        groups: dict[tuple[str | None, str, float], list[Message]] = {}
+        for m, status, wait in plan:
+            groups.setdefault((m.receipt, status, wait), []).append(m)
+        stale: dict[str, LeaseError] = {}
+        for (tok, status, wait), group in groups.items():
+            for start in range(0, len(group), MAX_BATCH):
+                chunk = group[start : start + MAX_BATCH]
+                p = self._p(tok=tok, **params)
+                if action == "nack":
+                    p["st"] = status
+                    p["delay"] = wait
+                    sql = self.sql.nack_ids(len(chunk))
+                else:
+                    sql = self.sql.ack_ids(len(chunk))
+                for i, m in enumerate(chunk):
+                    p[f"i{i}"] = m.id
+                done = await self._settle_ids(sql, chunk, p)
+                if len(done) == len(chunk):
+                    continue
+                for m in chunk:
+                    if m.id not in done:
+                        row = await self.backend.fetchone(self.sql.status_of, {"id": m.id})
+                        stale[m.id] = lease_error(action, m, row[0] if row else None)
+        return stale
+
+    async def _settle_ids(self, sql: str, chunk: list[Message], p: dict[str, Any]) -> set[str]:
+        """Run a batch settle; return the ids it settled."""
+        b = self.backend
+        if self._one_statement:
+            return {str(r[0]) for r in await b.fetchall(sql, p)}
+        async with b.transaction() as conn:
+            held = await conn.fetchall(
+                self.sql.held_ids(len(chunk)), {k: v for k, v in p.items() if k[0] == "i" or k == "tok"}
+            )
+            if held:
+                await conn.execute(sql, p)
+        return {str(r[0]) for r in held}
+
     async def _extend(self, msg: Message, seconds: float) -> _dt.datetime:
         await self._settle("extend the lease of", msg, self.sql.extend, {"secs": seconds})
         return _dt.datetime.now(_UTC) + _dt.timedelta(seconds=seconds)
@@ -268,7 +323,7 @@ class AsyncSQLQueue(AsyncQueue):
         return len(rows)
 
     async def _replay_queue(self, q: str, status: str) -> int:
-        n = await self.backend.execute(self.sql.replay_queue, self._p(q=q, st=status))
+        n = await self.backend.execute(self.sql.replay_queue(status), self._p(q=q))
         if n:
             await self._announce(q)
         return n
@@ -283,13 +338,13 @@ class AsyncSQLQueue(AsyncQueue):
     async def _purge(self, q: str, status: str | None) -> int:
         if status is None:
             return await self.backend.execute(self.sql.purge_all, {"q": q})
-        return await self.backend.execute(self.sql.purge_status, {"q": q, "st": status})
+        return await self.backend.execute(self.sql.purge_status(status), {"q": q})
 
     async def _length(self, q: str, status: str | None) -> int:
         if status is None:
             row = await self.backend.fetchone(self.sql.length_all, {"q": q})
         else:
-            row = await self.backend.fetchone(self.sql.length_status, {"q": q, "st": status})
+            row = await self.backend.fetchone(self.sql.length_status(status), {"q": q})
         return int(row[0]) if row else 0
 
     async def _stats(self, q: str) -> QueueStats:
@@ -304,3 +359,45 @@ class AsyncSQLQueue(AsyncQueue):
                 age = max(0.0, (_dt.datetime.now(_UTC) - created).total_seconds())
         return QueueStats(queue=q, oldest_pending_age=age, **counts)
 
+    # -- copy, export, import and retention (storekeeper.copy and ds.cleanup drive these) --
+    async def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        p: dict[str, Any] = {"n": limit, "now": time.time()}
+        if after is None:
+            rows = await self.backend.fetchall(t.export_first, p)
+        else:
+            rows = await self.backend.fetchall(t.export_after, {**p, "after": after})
+        return [t.to_portable(r) for r in rows]
+
+    async def _count_rows(self, kind: str) -> int:
+        row = await self.backend.fetchone(queue_transfer_sql(self.backend.dialect.name).count)
+        return int(row[0]) if row else 0
+
+    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        written = 0
+        now = time.time()
+        if self.backend.dialect.pipelined_many:
+            sql, names = t.insert(1)
+            params = [t.params([r], names, now) for r in rows]
+            async with self.backend.transaction() as conn:
+                return await conn.executemany(sql, params)
+        async with self.backend.transaction():
+            for start in range(0, len(rows), t.rows_per_insert):
+                chunk = rows[start : start + t.rows_per_insert]
+                sql, names = t.insert(len(chunk))
+                written += await self.backend.execute(sql, t.params(chunk, names, now))
+        return written
+
+    async def _count_completed_before(self, before: _dt.datetime) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        row = await self.backend.fetchone(
+            t.count_completed_before, {"t": self.backend.dialect.ts_param(before)}
+        )
+        return int(row[0]) if row else 0
+
+    async def _delete_completed_before(self, before: _dt.datetime, limit: int) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        return await self.backend.execute(
+            t.delete_completed_before, {"t": self.backend.dialect.ts_param(before), "n": limit}
+        )

@@ -348,6 +348,11 @@ class SQLBackend(ABC):
             params += row
         self.execute(sql.insert_many(len(rows)), params)
 
+    def copy_in(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Feed *rows* to the bulk-load statement *sql* (where the dialect has
+        ``copy_import``), on the caller's transaction."""
+        raise UnsupportedOperation(f"{self.name} has no bulk load", backend=self.name)
+
     # -- transactions --
     @contextmanager
     def transaction(self) -> Iterator[SQLConnection]:

@@ -367,6 +367,20 @@ class PostgreSQLBackend(SQLBackend):
         except psycopg.Error as exc:
             raise conn._fail(exc) from exc
 
+    def copy_in(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn = self.current()
+        if not isinstance(conn, PostgreSQLConnection):
+            with self.transaction():
+                self.copy_in(sql, rows)
+            return
+        try:
+            with conn.raw.cursor() as cur:
+                with cur.copy(sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        except psycopg.Error as exc:
+            raise conn._fail(exc) from exc
+
     # -- connections: from the pool, back to the pool --
     def acquire(self) -> SQLConnection:
         pool = self._pool

@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..._compat import rt_sync as rt
 from ...core.entities import new_id, utcnow_iso
+from ...core.queueing import MAX_BATCH
 from ...core.records import STATUSES, Message, QueueStats
-from ...errors import DatabaseConnectionError, TransactionError
+from ...errors import DatabaseConnectionError, LeaseError, TransactionError
 from ...sql.queue import as_utc, is_uuid, message_from_row, queue_sql
+from ...sql.queue_transfer import queue_transfer_sql
 from ..backends.base import SQLBackend
 from .base import Queue, NewMessage, lease_error
 
@@ -52,6 +55,8 @@ _UTC = _dt.UTC
 
 class SQLQueue(Queue):
     """``ds.queue`` on a SQL store (see the module docstring)."""
+
+    _transfer_kinds = ("queue",)
 
     def __init__(self, backend: SQLBackend) -> None:
         super().__init__()
@@ -233,6 +238,56 @@ class SQLQueue(Queue):
             "nack", msg, self.sql.nack, {"st": status, "err": error, "det": details, "delay": delay}
         )
 
+    def _ack_many(self, msgs: list[Message]) -> dict[str, LeaseError]:
+        return self._settle_many("ack", [(m, "", 0.0) for m in msgs], {})
+
+    def _nack_many(
+        self, plan: list[tuple[Message, str, float]], error: str | None, details: str | None
+    ) -> dict[str, LeaseError]:
+        return self._settle_many("nack", plan, {"err": error, "det": details})
+
+    def _settle_many(
+        self, action: str, plan: list[tuple[Message, str, float]], params: dict[str, Any]
+    ) -> dict[str, LeaseError]:
+        """One statement per receipt (and, for nacks, per new status and delay)."""
+        groups: dict[tuple[str | None, str, float], list[Message]] = {}
+        for m, status, wait in plan:
+            groups.setdefault((m.receipt, status, wait), []).append(m)
+        stale: dict[str, LeaseError] = {}
+        for (tok, status, wait), group in groups.items():
+            for start in range(0, len(group), MAX_BATCH):
+                chunk = group[start : start + MAX_BATCH]
+                p = self._p(tok=tok, **params)
+                if action == "nack":
+                    p["st"] = status
+                    p["delay"] = wait
+                    sql = self.sql.nack_ids(len(chunk))
+                else:
+                    sql = self.sql.ack_ids(len(chunk))
+                for i, m in enumerate(chunk):
+                    p[f"i{i}"] = m.id
+                done = self._settle_ids(sql, chunk, p)
+                if len(done) == len(chunk):
+                    continue
+                for m in chunk:
+                    if m.id not in done:
+                        row = self.backend.fetchone(self.sql.status_of, {"id": m.id})
+                        stale[m.id] = lease_error(action, m, row[0] if row else None)
+        return stale
+
+    def _settle_ids(self, sql: str, chunk: list[Message], p: dict[str, Any]) -> set[str]:
+        """Run a batch settle; return the ids it settled."""
+        b = self.backend
+        if self._one_statement:
+            return {str(r[0]) for r in b.fetchall(sql, p)}
+        with b.transaction() as conn:
+            held = conn.fetchall(
+                self.sql.held_ids(len(chunk)), {k: v for k, v in p.items() if k[0] == "i" or k == "tok"}
+            )
+            if held:
+                conn.execute(sql, p)
+        return {str(r[0]) for r in held}
+
     def _extend(self, msg: Message, seconds: float) -> _dt.datetime:
         self._settle("extend the lease of", msg, self.sql.extend, {"secs": seconds})
         return _dt.datetime.now(_UTC) + _dt.timedelta(seconds=seconds)
@@ -270,7 +325,7 @@ class SQLQueue(Queue):
         return len(rows)
 
     def _replay_queue(self, q: str, status: str) -> int:
-        n = self.backend.execute(self.sql.replay_queue, self._p(q=q, st=status))
+        n = self.backend.execute(self.sql.replay_queue(status), self._p(q=q))
         if n:
             self._announce(q)
         return n
@@ -285,13 +340,13 @@ class SQLQueue(Queue):
     def _purge(self, q: str, status: str | None) -> int:
         if status is None:
             return self.backend.execute(self.sql.purge_all, {"q": q})
-        return self.backend.execute(self.sql.purge_status, {"q": q, "st": status})
+        return self.backend.execute(self.sql.purge_status(status), {"q": q})
 
     def _length(self, q: str, status: str | None) -> int:
         if status is None:
             row = self.backend.fetchone(self.sql.length_all, {"q": q})
         else:
-            row = self.backend.fetchone(self.sql.length_status, {"q": q, "st": status})
+            row = self.backend.fetchone(self.sql.length_status(status), {"q": q})
         return int(row[0]) if row else 0
 
     def _stats(self, q: str) -> QueueStats:
@@ -306,3 +361,45 @@ class SQLQueue(Queue):
                 age = max(0.0, (_dt.datetime.now(_UTC) - created).total_seconds())
         return QueueStats(queue=q, oldest_pending_age=age, **counts)
 
+    # -- copy, export, import and retention (storekeeper.copy and ds.cleanup drive these) --
+    def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        p: dict[str, Any] = {"n": limit, "now": time.time()}
+        if after is None:
+            rows = self.backend.fetchall(t.export_first, p)
+        else:
+            rows = self.backend.fetchall(t.export_after, {**p, "after": after})
+        return [t.to_portable(r) for r in rows]
+
+    def _count_rows(self, kind: str) -> int:
+        row = self.backend.fetchone(queue_transfer_sql(self.backend.dialect.name).count)
+        return int(row[0]) if row else 0
+
+    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        written = 0
+        now = time.time()
+        if self.backend.dialect.pipelined_many:
+            sql, names = t.insert(1)
+            params = [t.params([r], names, now) for r in rows]
+            with self.backend.transaction() as conn:
+                return conn.executemany(sql, params)
+        with self.backend.transaction():
+            for start in range(0, len(rows), t.rows_per_insert):
+                chunk = rows[start : start + t.rows_per_insert]
+                sql, names = t.insert(len(chunk))
+                written += self.backend.execute(sql, t.params(chunk, names, now))
+        return written
+
+    def _count_completed_before(self, before: _dt.datetime) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        row = self.backend.fetchone(
+            t.count_completed_before, {"t": self.backend.dialect.ts_param(before)}
+        )
+        return int(row[0]) if row else 0
+
+    def _delete_completed_before(self, before: _dt.datetime, limit: int) -> int:
+        t = queue_transfer_sql(self.backend.dialect.name)
+        return self.backend.execute(
+            t.delete_completed_before, {"t": self.backend.dialect.ts_param(before), "n": limit}
+        )

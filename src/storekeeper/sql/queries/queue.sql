@@ -97,9 +97,12 @@ UPDATE port_messages SET {pop_set} WHERE id IN ({*ids});
 -- retry_count + 1); an expired lease is a failed delivery, dead-lettered once
 -- retries are spent, else delivered again.
 
+-- (status = 'failed' OR status = 'processing') is the predicate of the index
+-- of held and waiting messages, spelled as it is there (see schema step 005).
+
 -- name: reap_probe
-SELECT 1 FROM port_messages WHERE port_name = :q AND status IN ('failed', 'processing')
-AND visible_at <= {now} LIMIT 1;
+SELECT 1 FROM port_messages WHERE port_name = :q
+AND (status = 'failed' OR status = 'processing') AND visible_at <= {now} LIMIT 1;
 
 -- name: reap_retries
 UPDATE port_messages SET status = 'pending', retry_count = retry_count + 1
@@ -132,6 +135,24 @@ error_message = :err, error_details = {json:det} {settle_where};
 -- name: extend
 UPDATE port_messages SET visible_at = {after:secs} {settle_where};
 
+-- Settling a batch received under one receipt, in one statement: {*ids} is
+-- :i0, :i1, … ; where the database returns rows, the ids it settled.
+
+-- name: ack_ids
+UPDATE port_messages SET status = 'completed', completed_at = {ts}, lease_token = NULL
+WHERE id IN ({*ids}) AND lease_token = :tok AND status = 'processing' {returning:id};
+
+-- name: nack_ids
+UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
+error_message = :err, error_details = {json:det}
+WHERE id IN ({*ids}) AND lease_token = :tok AND status = 'processing' {returning:id};
+
+-- Without RETURNING, the rows still held are locked first, so the update that
+-- follows in the same transaction settles exactly those.
+-- name: held_ids
+SELECT id FROM port_messages WHERE id IN ({*ids}) AND lease_token = :tok
+AND status = 'processing' {for_update};
+
 -- name: status_of
 SELECT status FROM port_messages WHERE id = :id;
 
@@ -160,21 +181,33 @@ ORDER BY {seq} LIMIT :n;
 {replay_set} WHERE id IN ({*ids}) AND status IN ('dead_letter', 'completed', 'failed')
 {returning:port_name};
 
+-- {*where} is "status = '<status>'", a literal (one of STATUSES) written by the
+-- builder: a partial index serves a query only when the query names its status.
+
 -- name: replay_queue
-{replay_set} WHERE port_name = :q AND status = :st;
+{replay_set} WHERE port_name = :q AND {*where};
 
 -- name: purge_all
 DELETE FROM port_messages WHERE port_name = :q;
 
 -- name: purge_status
-DELETE FROM port_messages WHERE port_name = :q AND status = :st;
+DELETE FROM port_messages WHERE port_name = :q AND {*where};
 
 -- name: length_all
 SELECT COUNT(*) FROM port_messages WHERE port_name = :q;
 
 -- name: length_status
-SELECT COUNT(*) FROM port_messages WHERE port_name = :q AND status = :st;
+SELECT COUNT(*) FROM port_messages WHERE port_name = :q AND {*where};
 
+-- One count per status, each where its index is (completed ones: the table).
 -- name: stats
-SELECT status, COUNT(*), MIN(created_at) FROM port_messages WHERE port_name = :q
-GROUP BY status;
+SELECT 'pending', COUNT(*), MIN(created_at) FROM port_messages
+WHERE port_name = :q AND status = 'pending'
+UNION ALL SELECT 'processing', COUNT(*), NULL FROM port_messages
+WHERE port_name = :q AND status = 'processing'
+UNION ALL SELECT 'failed', COUNT(*), NULL FROM port_messages
+WHERE port_name = :q AND status = 'failed'
+UNION ALL SELECT 'dead_letter', COUNT(*), NULL FROM port_messages
+WHERE port_name = :q AND status = 'dead_letter'
+UNION ALL SELECT 'completed', COUNT(*), NULL FROM port_messages
+WHERE port_name = :q AND status = 'completed';

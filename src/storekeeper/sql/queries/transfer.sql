@@ -28,6 +28,23 @@ SELECT COUNT(*) FROM {table} WHERE {expcol} IS NULL OR {expcol} > :now;
 -- name: import_rows
 INSERT {insert_ignore} INTO {table} ({*names}) VALUES {*rows} {ignore_conflict};
 
+-- Where the database reads rows fastest through COPY (PostgreSQL), a batch is
+-- copied into a session-private stage and merged from there, leaving rows whose
+-- key exists alone.
+
+-- name: copy_direct [postgresql]
+-- the fast path, when no row of the batch exists yet (a fresh copy)
+COPY {table} ({*names}) FROM STDIN;
+
+-- name: stage_create [postgresql]
+CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+
+-- name: stage_copy [postgresql]
+COPY {stage} ({*names}) FROM STDIN;
+
+-- name: stage_merge [postgresql]
+INSERT INTO {table} ({*names}) SELECT {*names} FROM {stage} ON CONFLICT DO NOTHING;
+
 -- name: link_parent
 -- task states are written without their parent first (a parent may come later in
 -- key order); the links follow once every state of the copy is there
