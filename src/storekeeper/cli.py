@@ -337,6 +337,17 @@ def stats() -> None:
 # -- queues ----------------------------------------------------------------------------------
 
 
+@queues_app.command("list")
+def queues_list() -> None:
+    """Every queue holding messages, with its count per status."""
+    with opened() as ds:
+        rows = [ds.queue.stats(q).as_dict() for q in ds.queue.names()]
+    table = Table("queue", "pending", "processing", "completed", "failed", "dead_letter")
+    for r in rows:
+        table.add_row(r["queue"], *(str(r[k]) for k in ("pending", "processing", "completed", "failed", "dead_letter")))
+    emit(rows, table if rows else None, None if rows else "no queue holds messages")
+
+
 @queues_app.command("stats")
 def queues_stats(queues: Annotated[list[str], typer.Argument(help="queue names")]) -> None:
     """Messages per status and the oldest pending message's age."""

@@ -108,6 +108,8 @@ def test_queues_replay_and_friends(tmp_path: Any) -> None:
             assert m is not None
             ds.queue.nack(m, error="boom")
     env = cli_env(STOREKEEPER_URL=url)
+    listed = json.loads(cli("--json", "queues", "list", env=env).stdout)
+    assert [(r["queue"], r["dead_letter"], r["pending"]) for r in listed] == [(q, 2, 1)]
     st = json.loads(cli("--json", "queues", "stats", q, env=env).stdout)
     assert st[0]["dead_letter"] == 2 and st[0]["pending"] == 1
     dead = json.loads(cli("--json", "queues", "dead-letters", q, env=env).stdout)

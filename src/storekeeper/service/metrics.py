@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 __all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics"]
 
 #: latency buckets (seconds): from 100 µs (a memory get) to 10 s
+#: queues whose depth one scrape reads, beyond those the service served itself
+MAX_QUEUES = 200
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -24,8 +26,9 @@ class ServiceMetrics:
 
     - ``storekeeper_operation_duration_seconds{component,action,outcome}``:
       a histogram of every ``process_item`` and route call;
-    - ``storekeeper_queue_messages{queue,status}``: messages per status of the
-      queues the service has served (counted when scraped);
+    - ``storekeeper_queue_messages{queue,status}``: messages per status of
+      every queue holding messages (the first :data:`MAX_QUEUES` by name) and
+      of those the service served, counted when scraped;
     - ``storekeeper_cache_requests_total{result}``: cache ``hit`` / ``miss``;
     - ``storekeeper_pool_connections{backend,state}``: connections ``in_use``,
       ``idle`` and the pool's ``max`` (SQL backends);
@@ -81,7 +84,8 @@ class ServiceMetrics:
     async def refresh(self, ds: AsyncDataStore | None, stores: list[Store]) -> None:
         """Read the gauges that are counted when scraped (queue depths, pool use, items)."""
         if ds is not None:
-            for q in sorted(self.queues):
+            known = await ds.queue.names()
+            for q in sorted(self.queues.union(known[:MAX_QUEUES])):
                 stats = await ds.queue.stats(q)
                 for status in STATUSES:
                     self.queue_depth.labels(q, status).set(getattr(stats, status))
