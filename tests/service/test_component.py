@@ -108,6 +108,12 @@ def test_errors_are_answered_never_raised(store: Store) -> None:
             assert (await store.process_item({"action": "frob"}))["error_type"] == "unknown_action"
             made = await store.process_item({"action": "create", "data": {"id": "fixed", "n": 1}})
             assert made["id"] == "fixed"
+            if store.storage_type == "memory":  # an explicit id the counter meets is skipped
+                assert (await store.process_item({"action": "create", "data": {"id": "1"}}))["id"] == "1"
+                auto = await store.process_item({"action": "create", "data": {"n": 2}})
+                assert auto["status"] == "success" and auto["id"].isdigit() and auto["id"] != "1"
+                for key in ("1", auto["id"]):
+                    await store.process_item({"action": "delete", "id": key})
             dup = await store.process_item({"action": "create", "data": {"id": "fixed", "n": 2}})
             assert dup["status"] == "error" and dup["error_type"] == "duplicate"
             # nothing the bad items said was written
@@ -148,7 +154,7 @@ def test_health_and_performance_summary(store: Store) -> None:
             assert h["status"] == "healthy" and h["items_count"] == 5 and h["task_count"] == 5
             assert h["storage_type"] == ("memory" if store.url == "memory://" else "database")
             assert h["next_id"] == (6 if store.storage_type == "memory" else None)
-            fresh = await store.check_health()
+            fresh = await store.check_health(recount_after=0)
             assert fresh["store_connected"] is True and fresh["items_count"] == 5
             s = store.performance_monitor.get_performance_summary()
             assert s["total_operations"] == 7
@@ -328,3 +334,15 @@ async def _serve_extra(store: Store, recv: Any, reply: Any) -> None:
     extra.send_streams = {"x": reply}
     async with reply:
         await extra.run()
+
+
+def test_memory_ids_skip_ids_taken_explicitly() -> None:
+    async def go() -> None:
+        async with Store("s", {"storage_type": "memory"}) as s:
+            assert (await s.process_item({"action": "create", "data": {"id": "1"}}))["id"] == "1"
+            assert (await s.process_item({"action": "create", "data": {"id": "2"}}))["id"] == "2"
+            made = await s.process_item({"action": "create", "data": {"n": 1}})
+            assert made == {"status": "success", "id": "3", "data": made["data"]}
+            assert s.get_health_status()["next_id"] == 4 and s.get_health_status()["items_count"] == 3
+
+    run(go())

@@ -178,6 +178,8 @@ class Store:
         self.ds: AsyncDataStore | None = None
         self._repo: AsyncRepository[Any] | None = None
         self._items_count = 0
+        #: when the items were last counted (time.monotonic())
+        self._counted_at = 0.0
         self._next_id = 1
         self._connected = False
         self._validator: Any = None
@@ -243,6 +245,7 @@ class Store:
             await ds.open()
             repo = ds.repository(dict, self.table_name)
             self._items_count = await repo.count()
+            self._counted_at = time.monotonic()
         except BaseException:
             if self._shared is None:
                 await ds.close()
@@ -349,10 +352,18 @@ class Store:
         repo = self.repository
         if "id" in data:
             data["id"] = _item_id(data | {"action": "create"})
+            made = await repo.create(data)
         elif self.storage_type == "memory":
-            data["id"] = str(self._next_id)
-            self._next_id += 1
-        made = await repo.create(data)
+            while True:  # skip ids a create with an explicit id took
+                data["id"] = str(self._next_id)
+                self._next_id += 1
+                try:
+                    made = await repo.create(data)
+                    break
+                except DuplicateError:
+                    continue
+        else:
+            made = await repo.create(data)
         self._items_count += 1
         return {"status": "success", "id": made["id"], "data": made}
 
@@ -431,14 +442,22 @@ class Store:
             "next_id": self._next_id if self.storage_type == "memory" else None,
         }
 
-    async def check_health(self) -> dict[str, Any]:
-        """:meth:`get_health_status` after pinging the database and counting again."""
+    async def check_health(self, *, recount_after: float = 5.0) -> dict[str, Any]:
+        """:meth:`get_health_status` after pinging the database, with ``store_connected``.
+
+        The items are counted again when the last count is older than
+        *recount_after* seconds (a count scans the table: a load balancer
+        polling ``/health`` every second must not do that every time).
+        """
         ds = self.ds
         connected = False
         if ds is not None:
             try:
                 connected = await ds.ping()
-                self._items_count = await self.repository.count()
+                now = time.monotonic()
+                if now - self._counted_at >= recount_after:
+                    self._items_count = await self.repository.count()
+                    self._counted_at = now
             except StorageError as exc:
                 logger.warning("%s: health check failed: %s", self.name, scrub_exc(exc))
                 connected = False
