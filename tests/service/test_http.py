@@ -346,3 +346,19 @@ def test_listening_sockets_say_tcp() -> None:
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+def test_serve_on_a_port_in_use_fails_with_one_line(tmp_path: Any) -> None:
+    import socket
+
+    from serving import cli
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        port = busy.getsockname()[1]
+        r = cli("--url", f"sqlite:///{tmp_path}/p.db", "serve", "--port", str(port))
+        assert r.returncode == 1 and r.stderr == f"error: port {port} on 127.0.0.1 is in use\n"
+    finally:
+        busy.close()
