@@ -489,3 +489,15 @@ def test_async_export_import_cleanup_and_stats(stores: Stores, tmp_path: Path, a
         src.close()
         dst.close()
         runner.close()
+
+
+def test_import_skips_cache_entries_that_expired_since_the_export(stores: Stores, tmp_path: Path) -> None:
+    src = stores.open("memory")
+    src.cache.set("short", 1, ttl=0.2)
+    src.cache.set("long", 2, ttl=3600)
+    path = tmp_path / "c.jsonl"
+    assert src.export(path, include=["cache"]) == {"cache": 2}
+    time.sleep(0.3)
+    dst = stores.open("sqlite")
+    assert dst.import_(path) == {"cache": 2}
+    assert dst.cache.get("short") is None and dst.cache.get("long") == 2

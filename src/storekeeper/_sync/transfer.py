@@ -217,7 +217,8 @@ def _move(
             # parents may come after their children in key order: link them now
             for rows in src.batches(kind, None, batch_size):
                 dst.link(kind, rows)
-        if verify and kind != "collections":
+        if verify and kind not in ("collections", "cache"):
+            # (cache entries may expire between the read and the count: not compared)
             _verify(src, dst, kind, None)
         ks.seconds = time.perf_counter() - started
 

@@ -109,9 +109,6 @@ class Dialect(ABC):
     transactional_ddl: ClassVar[bool] = True
     #: bulk imports go through COPY into a stage table (``copy_in`` on the backend)
     copy_import: ClassVar[bool] = False
-    #: the driver pipelines ``executemany`` of a one-row statement (psycopg): faster
-    #: than a large multi-row statement, whose text it would parse on every call
-    pipelined_many: ClassVar[bool] = False
 
     # -- control statements --
     begin: ClassVar[str] = "BEGIN"

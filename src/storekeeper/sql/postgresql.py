@@ -62,7 +62,6 @@ class PostgreSQLDialect(Dialect):
     max_params = 65535
     row_keyset = True
     copy_import = True
-    pipelined_many = True
     server_notify = True
     notify_channel = NOTIFY_CHANNEL
     uuid_message_ids = True

@@ -41,6 +41,8 @@ class QueueTransferSQL:
     count: str
     count_completed_before: str
     delete_completed_before: str
+    #: (create the stage, COPY into it, merge it) where the dialect imports by COPY
+    staged: tuple[str, str, str] | None = None
     #: rows per import statement (13 parameters each)
     rows_per_insert: int = 500
     _inserts: dict[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict, compare=False)
@@ -66,6 +68,22 @@ class QueueTransferSQL:
             "created_at": iso(from_db_time(created)), "error_message": em,
             "error_details": _text(ed), "delay": max(0.0, float(secs or 0.0)),
         }
+
+    def copy_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """*rows* (portable) as the tuples the COPY of :attr:`staged` writes."""
+        out = []
+        for i, r in enumerate(rows):
+            processing = r["status"] == "processing"
+            out.append((
+                i, r["id"], r["port_name"], r.get("source_component") or "",
+                r.get("target_component") or "", r["message_data"], r.get("message_metadata"),
+                "pending" if processing else r["status"], int(r.get("retry_count") or 0),
+                int(r.get("max_retries") or 0),
+                from_db_time(r.get("created_at")) or _dt.datetime.now(_dt.UTC),
+                r.get("error_message"), r.get("error_details"),
+                0.0 if processing else float(r.get("delay") or 0.0),
+            ))
+        return out
 
     def params(self, rows: Sequence[Mapping[str, Any]], names: Sequence[str], now: float) -> list[Any]:
         """Positional parameters of :meth:`insert` for *rows* (portable)."""
@@ -100,4 +118,7 @@ def queue_transfer_sql(dialect: str) -> QueueTransferSQL:
         count=q.render(d, "q_count"),
         count_completed_before=q.render(d, "q_count_completed_before"),
         delete_completed_before=q.render(d, "q_delete_completed_before"),
+        staged=(
+            q.render(d, "q_stage_create"), q.render(d, "q_stage_copy"), q.render(d, "q_stage_merge")
+        ) if d.copy_import else None,
     )

@@ -381,11 +381,12 @@ class AsyncSQLQueue(AsyncQueue):
         t = queue_transfer_sql(self.backend.dialect.name)
         written = 0
         now = time.time()
-        if self.backend.dialect.pipelined_many:
-            sql, names = t.insert(1)
-            params = [t.params([r], names, now) for r in rows]
-            async with self.backend.transaction() as conn:
-                return await conn.executemany(sql, params)
+        if t.staged is not None:
+            create, copy, merge = t.staged
+            async with self.backend.transaction():
+                await self.backend.execute(create)
+                await self.backend.copy_in(copy, t.copy_rows(rows))
+                return await self.backend.execute(merge)
         async with self.backend.transaction():
             for start in range(0, len(rows), t.rows_per_insert):
                 chunk = rows[start : start + t.rows_per_insert]

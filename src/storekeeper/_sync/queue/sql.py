@@ -383,11 +383,12 @@ class SQLQueue(Queue):
         t = queue_transfer_sql(self.backend.dialect.name)
         written = 0
         now = time.time()
-        if self.backend.dialect.pipelined_many:
-            sql, names = t.insert(1)
-            params = [t.params([r], names, now) for r in rows]
-            with self.backend.transaction() as conn:
-                return conn.executemany(sql, params)
+        if t.staged is not None:
+            create, copy, merge = t.staged
+            with self.backend.transaction():
+                self.backend.execute(create)
+                self.backend.copy_in(copy, t.copy_rows(rows))
+                return self.backend.execute(merge)
         with self.backend.transaction():
             for start in range(0, len(rows), t.rows_per_insert):
                 chunk = rows[start : start + t.rows_per_insert]

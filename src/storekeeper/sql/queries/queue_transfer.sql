@@ -32,6 +32,32 @@ message_data, message_metadata, status, retry_count, max_retries, created_at, er
 error_details, visible_at)
 VALUES {*rows} {ignore_conflict};
 
+-- Where imports go through COPY (PostgreSQL): a batch is copied into a
+-- session-private stage, then merged in its order, each message visible after
+-- its delay by the server's clock.
+
+-- name: q_stage_create [postgresql]
+CREATE TEMP TABLE IF NOT EXISTS sk_stage_messages (
+    ord BIGINT NOT NULL, id UUID NOT NULL, port_name TEXT, source_component TEXT,
+    target_component TEXT, message_data JSONB, message_metadata JSONB, status TEXT,
+    retry_count INTEGER, max_retries INTEGER, created_at TIMESTAMPTZ, error_message TEXT,
+    error_details JSONB, delay DOUBLE PRECISION
+) ON COMMIT DELETE ROWS;
+
+-- name: q_stage_copy [postgresql]
+COPY sk_stage_messages (ord, id, port_name, source_component, target_component, message_data,
+message_metadata, status, retry_count, max_retries, created_at, error_message, error_details,
+delay) FROM STDIN;
+
+-- name: q_stage_merge [postgresql]
+INSERT INTO port_messages (id, port_name, source_component, target_component, message_data,
+message_metadata, status, retry_count, max_retries, created_at, error_message, error_details,
+visible_at)
+SELECT id, port_name, source_component, target_component, message_data, message_metadata, status,
+retry_count, max_retries, created_at, error_message, error_details, now() + make_interval(secs => delay)
+FROM sk_stage_messages ORDER BY ord
+ON CONFLICT DO NOTHING;
+
 -- name: q_count_completed_before
 SELECT COUNT(*) FROM port_messages WHERE status = 'completed' AND completed_at < :t;
 
