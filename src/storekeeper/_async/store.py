@@ -351,6 +351,11 @@ class AsyncDataStore:
         async with cast(AsyncTransactional, self._backend).transaction():
             yield
 
+    def pool_stats(self) -> dict[str, int] | None:
+        """The connection pool's use (``in_use``, ``idle``, ``max``); None without a pool."""
+        stats = getattr(self._backend, "pool_stats", None)
+        return stats() if stats is not None else None
+
     async def open(self) -> None:
         """Connect now instead of at first use (and apply the store schema)."""
         await self._backend.open()

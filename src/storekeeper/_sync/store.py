@@ -353,6 +353,11 @@ class DataStore:
         with cast(Transactional, self._backend).transaction():
             yield
 
+    def pool_stats(self) -> dict[str, int] | None:
+        """The connection pool's use (``in_use``, ``idle``, ``max``); None without a pool."""
+        stats = getattr(self._backend, "pool_stats", None)
+        return stats() if stats is not None else None
+
     def open(self) -> None:
         """Connect now instead of at first use (and apply the store schema)."""
         self._backend.open()

@@ -49,6 +49,8 @@ class QueueSQL:
     dead_queue_after: str
     purge_all: str
     length_all: str
+    #: the names of the queues holding messages, sorted
+    names: str
     stats: str
     #: wakes consumers of :q on commit; empty where the server sends no notifications
     announce: str
@@ -147,6 +149,7 @@ def queue_sql(dialect: str) -> QueueSQL:
         dead_all_after=r("dead_all_after"),
         dead_queue_after=r("dead_queue_after"),
         purge_all=r("purge_all"),
+        names=r("names"),
         length_all=r("length_all"),
         stats=r("stats"),
         announce=_maybe(dialect, "announce"),

@@ -452,6 +452,10 @@ class AsyncQueue(ABC):
         """Count per status and the age of the oldest pending message."""
         return await self._stats(check_queue(queue))
 
+    async def names(self) -> list[str]:
+        """The names of the queues holding messages (in any status), sorted."""
+        return await self._names()
+
     async def close(self) -> None:
         """Release what waiting consumers hold (listener connections)."""
 
@@ -522,3 +526,6 @@ class AsyncQueue(ABC):
 
     @abstractmethod
     async def _stats(self, q: str) -> QueueStats: ...
+
+    @abstractmethod
+    async def _names(self) -> list[str]: ...

@@ -295,6 +295,10 @@ class AsyncMemoryQueue(AsyncQueue):
                 return len(qq.msgs)
             return sum(1 for r in qq.msgs.values() if r.status == status)
 
+    async def _names(self) -> list[str]:
+        with self._lock:
+            return sorted(name for name, qq in self._queues.items() if qq.msgs)
+
     async def _stats(self, q: str) -> QueueStats:
         with self._lock:
             qq = self._queue(q)

@@ -268,6 +268,10 @@ class AsyncRedisQueue(AsyncQueue):
     # -- copy, export and import (storekeeper.copy drives these) --
     _transfer_kinds = ("queue",)
 
+    async def _names(self) -> list[str]:
+        # the names set keeps a queue once it held a message: list those holding some now
+        return [q for q in await self._queue_names() if await self._length(q, None)]
+
     async def _queue_names(self) -> list[str]:
         names = await self.backend.execute("SMEMBERS", self._keys.names)
         return sorted(n.decode() if isinstance(n, bytes) else str(n) for n in names)

@@ -347,6 +347,10 @@ class AsyncSQLQueue(AsyncQueue):
             row = await self.backend.fetchone(self.sql.length_status(status), {"q": q})
         return int(row[0]) if row else 0
 
+    async def _names(self) -> list[str]:
+        rows = await self.backend.fetchall(self.sql.names, {})
+        return [str(r[0]) for r in rows]
+
     async def _stats(self, q: str) -> QueueStats:
         rows = await self.backend.fetchall(self.sql.stats, {"q": q})
         counts = dict.fromkeys(STATUSES, 0)

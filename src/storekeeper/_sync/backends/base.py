@@ -269,6 +269,12 @@ class SQLBackend(ABC):
         else:
             self._slots.append(conn)
 
+    def pool_stats(self) -> dict[str, int]:
+        """The pool's use now: ``in_use`` connections, ``idle`` open ones, ``max``."""
+        slots = list(self._slots)
+        size = max(1, self.config.max_connections)
+        return {"in_use": size - len(slots), "idle": sum(c is not None for c in slots), "max": size}
+
     def current(self) -> SQLConnection | None:
         """The connection of the caller's open transaction, if any."""
         txn = self._txn.get()

@@ -454,6 +454,10 @@ class Queue(ABC):
         """Count per status and the age of the oldest pending message."""
         return self._stats(check_queue(queue))
 
+    def names(self) -> list[str]:
+        """The names of the queues holding messages (in any status), sorted."""
+        return self._names()
+
     def close(self) -> None:
         """Release what waiting consumers hold (listener connections)."""
 
@@ -524,3 +528,6 @@ class Queue(ABC):
 
     @abstractmethod
     def _stats(self, q: str) -> QueueStats: ...
+
+    @abstractmethod
+    def _names(self) -> list[str]: ...

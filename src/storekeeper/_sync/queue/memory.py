@@ -297,6 +297,10 @@ class MemoryQueue(Queue):
                 return len(qq.msgs)
             return sum(1 for r in qq.msgs.values() if r.status == status)
 
+    def _names(self) -> list[str]:
+        with self._lock:
+            return sorted(name for name, qq in self._queues.items() if qq.msgs)
+
     def _stats(self, q: str) -> QueueStats:
         with self._lock:
             qq = self._queue(q)

@@ -270,6 +270,10 @@ class RedisQueue(Queue):
     # -- copy, export and import (storekeeper.copy drives these) --
     _transfer_kinds = ("queue",)
 
+    def _names(self) -> list[str]:
+        # the names set keeps a queue once it held a message: list those holding some now
+        return [q for q in self._queue_names() if self._length(q, None)]
+
     def _queue_names(self) -> list[str]:
         names = self.backend.execute("SMEMBERS", self._keys.names)
         return sorted(n.decode() if isinstance(n, bytes) else str(n) for n in names)

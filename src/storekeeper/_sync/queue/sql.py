@@ -349,6 +349,10 @@ class SQLQueue(Queue):
             row = self.backend.fetchone(self.sql.length_status(status), {"q": q})
         return int(row[0]) if row else 0
 
+    def _names(self) -> list[str]:
+        rows = self.backend.fetchall(self.sql.names, {})
+        return [str(r[0]) for r in rows]
+
     def _stats(self, q: str) -> QueueStats:
         rows = self.backend.fetchall(self.sql.stats, {"q": q})
         counts = dict.fromkeys(STATUSES, 0)

@@ -204,6 +204,10 @@ DELETE FROM port_messages WHERE port_name = :q;
 -- name: purge_status
 DELETE FROM port_messages WHERE port_name = :q AND {*where};
 
+-- The queues holding messages (any status), by name.
+-- name: names
+SELECT DISTINCT port_name FROM port_messages ORDER BY port_name;
+
 -- name: length_all
 SELECT COUNT(*) FROM port_messages WHERE port_name = :q;
 

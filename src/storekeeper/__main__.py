@@ -1,0 +1,5 @@
+"""``python -m storekeeper``: the ``storekeeper`` command."""
+
+from .cli import run
+
+run()
