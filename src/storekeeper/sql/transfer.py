@@ -11,9 +11,10 @@ driver's values and portable rows. Statements are the named ones of
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from ..core.transfer import iso
@@ -135,6 +136,12 @@ class TableTransfer:
         self.needs_now = bool(spec.expires)
         self.names = [c for c, _ in spec.columns]
         self._convs = [_CONVERTERS[kind] for _, kind in spec.columns]
+        #: where every portable value is bound as it is (no time or boolean column): a
+        #: row's values in column order, picked in one call
+        self._as_is: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = None
+        if not any(kind in ("ts", "bool") for _, kind in spec.columns):
+            pick = itemgetter(*self.names)
+            self._as_is = pick if len(self.names) > 1 else lambda r: (pick(r),)
         self._row = "(" + ", ".join(
             f"{{json:p{i}}}" if kind == "json" else f":p{i}" for i, (_, kind) in enumerate(spec.columns)
         ) + ")"
@@ -177,14 +184,26 @@ class TableTransfer:
 
     def copy_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         """*rows* (portable) as the tuples a COPY of :attr:`staged` writes."""
+        if self._as_is is not None:
+            try:
+                return [self._as_is(r) for r in rows]
+            except KeyError:
+                pass  # a row without some column: each one through params
         flat = self.params(rows)
         n = len(self.names)
         return [tuple(flat[i : i + n]) for i in range(0, len(flat), n)]
 
     def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Positional parameters of :meth:`insert` for *rows* (portable rows)."""
-        d = self.d
         out: list[Any] = []
+        if self._as_is is not None:
+            try:
+                for r in rows:
+                    out += self._as_is(r)
+                return out
+            except KeyError:
+                out = []  # a row without some column: each value looked up
+        d = self.d
         for r in rows:
             for name, kind in self.spec.columns:
                 v = r.get(name)
