@@ -42,27 +42,25 @@ async def insert_versioned(
 ) -> int:
     """Run *insert* (which takes the next version itself) until no other writer took that
     version; return the version. *then* runs in the same transaction with the version."""
+
+    async def inserted() -> int:
+        """Insert; the version it took (read back by id where there is no RETURNING)."""
+        if sql.returning:
+            row = await backend.fetchone(insert, params)
+        else:
+            await backend.execute(insert, params)
+            row = await backend.fetchone(version_of, {"id": params["id"]})
+        assert row is not None
+        return int(row[0])
+
     attempt = 0
     while True:
         outer = backend.in_transaction
         try:
             if then is None and not outer:
-                # one statement is atomic by itself
-                if sql.returning:
-                    row = await backend.fetchone(insert, params)
-                else:
-                    await backend.execute(insert, params)
-                    row = await backend.fetchone(version_of, {"id": params["id"]})
-                assert row is not None
-                return int(row[0])
+                return await inserted()  # one statement is atomic by itself
             async with backend.transaction():
-                if sql.returning:
-                    row = await backend.fetchone(insert, params)
-                else:
-                    await backend.execute(insert, params)
-                    row = await backend.fetchone(version_of, {"id": params["id"]})
-                assert row is not None
-                version = int(row[0])
+                version = await inserted()
                 if then is not None:
                     await then(version)
                 return version

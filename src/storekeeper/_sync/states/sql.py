@@ -44,27 +44,25 @@ def insert_versioned(
 ) -> int:
     """Run *insert* (which takes the next version itself) until no other writer took that
     version; return the version. *then* runs in the same transaction with the version."""
+
+    def inserted() -> int:
+        """Insert; the version it took (read back by id where there is no RETURNING)."""
+        if sql.returning:
+            row = backend.fetchone(insert, params)
+        else:
+            backend.execute(insert, params)
+            row = backend.fetchone(version_of, {"id": params["id"]})
+        assert row is not None
+        return int(row[0])
+
     attempt = 0
     while True:
         outer = backend.in_transaction
         try:
             if then is None and not outer:
-                # one statement is atomic by itself
-                if sql.returning:
-                    row = backend.fetchone(insert, params)
-                else:
-                    backend.execute(insert, params)
-                    row = backend.fetchone(version_of, {"id": params["id"]})
-                assert row is not None
-                return int(row[0])
+                return inserted()  # one statement is atomic by itself
             with backend.transaction():
-                if sql.returning:
-                    row = backend.fetchone(insert, params)
-                else:
-                    backend.execute(insert, params)
-                    row = backend.fetchone(version_of, {"id": params["id"]})
-                assert row is not None
-                version = int(row[0])
+                version = inserted()
                 if then is not None:
                     then(version)
                 return version
