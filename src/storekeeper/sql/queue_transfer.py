@@ -24,7 +24,6 @@ __all__ = ["QueueTransferSQL", "queue_transfer_sql"]
 
 _Q = "queue_transfer"
 #: statuses a copy moves
-LIVE = ("pending", "processing", "failed", "dead_letter")
 
 
 def _text(v: Any) -> Any:
