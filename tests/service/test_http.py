@@ -134,6 +134,8 @@ def test_collections(served: tuple[Service, str]) -> None:
         assert [d["n"] for d in r.json()["items"]] == [0] and r.json()["next_cursor"] is None
         assert h.get(f"/collections/{c}/count", params={"filter": "n:lt:3"}).json() == {"count": 3}
         one = h.post(f"/collections/{c}/items", json={"id": "one", "v": 1}).json()
+        again = h.post(f"/collections/{c}/items", json={"id": "one", "v": 9})
+        assert again.status_code == 409 and again.json()["error_type"] == "duplicate"
         assert h.get(f"/collections/{c}/items/one").json()["v"] == 1
         r = h.put(f"/collections/{c}/items/one", json={**one, "v": 2})
         assert r.status_code == 200 and r.json()["v"] == 2

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ from ..errors import (
     UnsupportedOperation,
     ValidationError,
 )
-from ..redact import scrub_exc
+from ..redact import redact, scrub_exc
 from .monitor import PerformanceMonitor
 
 if TYPE_CHECKING:
@@ -334,7 +335,9 @@ class Store:
         except Exception as exc:  # every failure is answered, never raised
             kind = error_type_of(exc)
             if kind == "internal_error":
-                logger.exception("%s: %s failed", self.name, action)
+                # a bug: the traceback, with any password in it hidden
+                logger.error("%s: %s failed\n%s", self.name, action,
+                             redact("".join(traceback.format_exception(exc))))
             out = error_response(scrub_exc(exc), kind)
         self.performance_monitor.record(
             key if handler is not None else "invalid", _clock() - t0, out["status"] != "error"
@@ -419,7 +422,6 @@ class Store:
         """
         if not isinstance(data, Mapping):
             raise DataValidationError(f"data must be a mapping, got {type(data).__name__}")
-        self._validate(data)
         out = await self.process_item({"action": "create", "data": dict(data)})
         if out["status"] == "error":
             if out["error_type"] in ("validation_error", "data_validation_error"):

@@ -28,9 +28,6 @@ from ..component.store import Store, error_response, error_type_of
 from ..core.filters import OPERATORS, QueryFilter, SortOrder, validate_identifier
 from ..core.records import Message
 from ..errors import (
-    ConflictError,
-    DatabaseConnectionError,
-    NotFoundError,
     StorageError,
     ValidationError,
 )
@@ -59,18 +56,9 @@ class JSONOut(JSONResponse):
         return orjson.dumps(content, default=_default)
 
 
-def _status_for(exc: BaseException) -> int:
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, ConflictError):
-        return 409
-    if isinstance(exc, DatabaseConnectionError):
-        return 503
-    return 400
-
-
 def _fail(exc: BaseException) -> JSONOut:
-    return JSONOut(error_response(scrub_exc(exc), error_type_of(exc)), status_code=_status_for(exc))
+    body = error_response(scrub_exc(exc), error_type_of(exc))
+    return JSONOut(body, status_code=_http_status(body))
 
 
 # -- OpenAPI models (what the routes answer) --------------------------------------
@@ -233,6 +221,8 @@ def _http_status(out: Mapping[str, Any], created: bool = False) -> int:
         return 404
     if st == "error":
         kind = out.get("error_type")
+        if kind == "not_found":
+            return 404
         if kind in ("duplicate", "conflict"):
             return 409
         if kind == "connection_error":
