@@ -8,9 +8,11 @@ writes its records in this form, so any two of them can exchange records.
 from __future__ import annotations
 
 import datetime as _dt
+import heapq
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from ..errors import ValidationError
@@ -57,9 +59,10 @@ def page(
     rows: Iterable[dict[str, Any]], key: str, after: Any, limit: int
 ) -> list[dict[str, Any]]:
     """The first *limit* of *rows* whose *key* is above *after* (None: from the start), by key."""
-    chosen = [r for r in rows if after is None or r[key] > after]
-    chosen.sort(key=lambda r: r[key])
-    return chosen[:limit]
+    # the smallest keys only, not a sort of every row: a store is paged through
+    return heapq.nsmallest(
+        limit, (r for r in rows if after is None or r[key] > after), key=itemgetter(key)
+    )
 
 
 def check_include(include: Iterable[str] | str | None) -> tuple[str, ...]:

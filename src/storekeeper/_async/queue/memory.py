@@ -16,6 +16,7 @@ import itertools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from ..._compat import rt_async as rt
@@ -317,12 +318,11 @@ class AsyncMemoryQueue(AsyncQueue):
     async def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
         now = time.time()
         with self._lock:
-            recs = [
+            recs = heapq.nsmallest(limit, (
                 r for qq in self._queues.values() for r in qq.msgs.values()
                 if r.status in ("pending", "processing", "failed", "dead_letter")
                 and (after is None or r.seq > after)
-            ]
-        recs.sort(key=lambda r: r.seq)
+            ), key=attrgetter("seq"))
         return [
             {
                 "seq": r.seq, "id": r.id, "port_name": r.queue, "source_component": r.source,
@@ -331,7 +331,7 @@ class AsyncMemoryQueue(AsyncQueue):
                 "created_at": iso(_when(r.created)), "error_message": r.error,
                 "error_details": r.details, "delay": max(0.0, r.visible_at - now),
             }
-            for r in recs[:limit]
+            for r in recs
         ]
 
     async def _count_rows(self, kind: str) -> int:
