@@ -44,7 +44,7 @@ async def insert_versioned(
     version; return the version. *then* runs in the same transaction with the version."""
 
     async def inserted() -> int:
-        """Insert; the version it took (read back by id where there is no RETURNING)."""
+        """Insert; the version it took (read back by id where the insert cannot return it)."""
         if sql.returning:
             row = await backend.fetchone(insert, params)
         else:

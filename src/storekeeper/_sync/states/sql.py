@@ -46,7 +46,7 @@ def insert_versioned(
     version; return the version. *then* runs in the same transaction with the version."""
 
     def inserted() -> int:
-        """Insert; the version it took (read back by id where there is no RETURNING)."""
+        """Insert; the version it took (read back by id where the insert cannot return it)."""
         if sql.returning:
             row = backend.fetchone(insert, params)
         else:
