@@ -177,7 +177,7 @@ def raw_consume_sqlite(cur: Any, qs: Any, q: str, limit: int, deadline: float) -
     """Receive + ack until *limit* messages or the queue is empty; ``(count, time of last ack)``."""
     ex, fetchone, fetchall = cur.execute, cur.fetchone, cur.fetchall
     nid, loads, clock, iso, mono = new_id, orjson.loads, time.time, utcnow_iso, time.monotonic
-    claim, ack, probe, reap = qs.claim_lease, qs.ack, qs.reap_probe, qs.reap
+    claim, ack, probe, reap = qs.claim_lease_one, qs.ack, qs.reap_probe, qs.reap
     reap_at = 0.0
     n = 0
     last = perf_counter()
@@ -208,7 +208,7 @@ def raw_consume_sqlite(cur: Any, qs: Any, q: str, limit: int, deadline: float) -
 def raw_consume_postgresql(cur: Any, qs: Any, q: str, limit: int, deadline: float) -> tuple[int, float]:
     ex, fetchone, fetchall = cur.execute, cur.fetchone, cur.fetchall
     nid, loads, mono = new_id, orjson.loads, time.monotonic
-    claim, ack, probe, reap = qs.claim_lease, qs.ack, qs.reap_probe, qs.reap
+    claim, ack, probe, reap = qs.claim_lease_one, qs.ack, qs.reap_probe, qs.reap
     reap_at = 0.0
     n = 0
     last = perf_counter()

@@ -610,3 +610,13 @@ def test_a_store_holding_messages_in_every_status_upgrades_without_losing_one(
         st = Q.stats("upg")
         assert (st.pending, st.processing, st.failed, st.dead_letter, st.completed) == (0, 0, 0, 0, 7)
         assert Q.receive("upg") is None
+
+    # the table still refuses a status outside the five, and takes each of them
+    with s.connect(url) as raw:
+        row = ("INSERT INTO port_messages (id, port_name, source_component, target_component, "
+               "message_data, status) VALUES ('{}', 'upg', 'a', 'b', '1', '{}')")
+        with pytest.raises(Exception, match=r"(?i)check|constraint"):
+            raw.run(row.format("00000000-0000-4000-8000-0000000000b0", "lost"))
+        for i, status in enumerate(("pending", "processing", "completed", "failed", "dead_letter")):
+            raw.run(row.format(f"00000000-0000-4000-8000-0000000000b{i + 1}", status))
+        assert raw.rows("SELECT COUNT(*) FROM port_messages WHERE port_name = 'upg'") == [(12,)]

@@ -76,6 +76,7 @@ _CREATE_INDEX = re.compile(
 _DROP_INDEX = re.compile(rf"^DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?{_IDENT}", re.IGNORECASE)
 _DROP_TABLE = re.compile(rf"^DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?{_IDENT}", re.IGNORECASE)
 _ALTER_TABLE = re.compile(rf"^ALTER\s+TABLE\s+{_IDENT}\s+(.*)$", re.IGNORECASE | re.DOTALL)
+_RENAME_TABLE = re.compile(rf"^ALTER\s+TABLE\s+{_IDENT}\s+RENAME\s+TO\s+{_IDENT}\s*$", re.IGNORECASE)
 _ITEM_INDEX = re.compile(
     rf"^(?:ADD\s+)?(?:UNIQUE\s+)?(?:INDEX|KEY)\s+(?:IF\s+NOT\s+EXISTS\s+)?{_IDENT}", re.IGNORECASE
 )
@@ -146,6 +147,11 @@ def expected_store_schema(dialect: str) -> dict[str, TableSchema]:
             m = _DROP_TABLE.match(text)
             if m:
                 tables.pop(m.group(1), None)
+                continue
+            m = _RENAME_TABLE.match(text)
+            if m:  # a rebuilt table taking the old one's name (its indexes went with the old one)
+                renamed = tables.pop(m.group(1), TableSchema(set(), set()))
+                tables[m.group(2)] = renamed
                 continue
             m = _ALTER_TABLE.match(text)
             if m:

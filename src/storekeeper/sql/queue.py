@@ -34,6 +34,9 @@ class QueueSQL:
     #: order, returning them; empty where the database has no ``UPDATE … RETURNING``
     claim_lease: str
     claim_pop: str
+    #: the same for exactly one message (:n = 1), cheaper where the database has them
+    claim_lease_one: str
+    claim_pop_one: str
     #: without ``UPDATE … RETURNING``: select the ready rows, locked, then update by id
     select_claim: str
     ack: str
@@ -136,6 +139,8 @@ def queue_sql(dialect: str) -> QueueSQL:
         dialect=d,
         claim_lease=r("claim_lease") if one_statement else "",
         claim_pop=r("claim_pop") if one_statement else "",
+        claim_lease_one=r("claim_lease_one") if one_statement else "",
+        claim_pop_one=r("claim_pop_one") if one_statement else "",
         select_claim="" if one_statement else r("select_claim"),
         ack=r("ack"),
         nack=r("nack"),

@@ -131,7 +131,11 @@ class AsyncSQLQueue(AsyncQueue):
         receipt = new_id() if lease is not None else None
         if not self._one_statement:
             return await self._claim_locked(q, n, lease, receipt)
-        sql = self.sql.claim_pop if lease is None else self.sql.claim_lease
+        s = self.sql
+        if n == 1:
+            sql = s.claim_pop_one if lease is None else s.claim_lease_one
+        else:
+            sql = s.claim_pop if lease is None else s.claim_lease
         try:
             rows = await self.backend.fetchall(sql, self._p(q=q, n=n, lease=lease, tok=receipt))
         except DatabaseConnectionError:

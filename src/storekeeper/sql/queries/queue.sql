@@ -79,6 +79,18 @@ RETURNING {msg_columns}, {seq};
 UPDATE port_messages SET {pop_set} WHERE ctid = ANY(ARRAY({claim_candidates}))
 RETURNING {msg_columns}, {seq};
 
+-- One message (:n = 1): "=" a scalar subquery, which SQLite runs without the
+-- temporary table it fills for an IN (subquery) (a sixth of a claim's
+-- instructions), and PostgreSQL once, as an InitPlan, before its TID scan.
+
+-- name: claim_lease_one
+UPDATE port_messages SET {lease_set} WHERE {key} = ({claim_candidates})
+RETURNING {msg_columns}, {seq};
+
+-- name: claim_pop_one
+UPDATE port_messages SET {pop_set} WHERE {key} = ({claim_candidates})
+RETURNING {msg_columns}, {seq};
+
 -- MySQL has no UPDATE … RETURNING: it selects the rows FOR UPDATE SKIP LOCKED,
 -- then updates them by id ({*ids}: :i0, :i1, …), in one short transaction.
 
