@@ -402,6 +402,40 @@ def test_cleanup_counts_and_dry_run(stores: Stores, kind: str, api: str) -> None
             runner.close()
 
 
+@pytest.mark.parametrize("kind", [*KINDS, "redis"])
+def test_cleanup_removes_old_completed_messages_on_every_queue_backend(
+    stores: Stores, kind: str, api: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("redis_url") if kind == "redis" else stores.url(kind)
+    runner = LoopRunner() if api == "async" else None
+    ds: Any = AsyncAsSync(AsyncDataStore(url), runner) if runner else DataStore(url)
+    try:
+        Q = ds.queue
+        for i in range(5):
+            Q.push("a", i)
+        Q.push("b", "x")
+        Q.push("b", "dead", max_retries=0)
+        Q.ack_many(Q.receive("a", max_messages=3, lease=30))
+        assert Q.pop("b") == "x"
+        Q.nack(Q.receive("b", lease=30), error="boom")
+        time.sleep(0.05)
+        # completed ones settled within the period are kept
+        assert ds.cleanup(completed_messages_days=1)["queue_messages"] == 0
+        assert ds.cleanup(completed_messages_days=0, dry_run=True)["queue_messages"] == 4
+        assert (Q.stats("a").completed, Q.stats("b").completed) == (3, 1)
+        assert ds.cleanup(completed_messages_days=0, batch_size=3)["queue_messages"] == 4
+        a, b = Q.stats("a"), Q.stats("b")
+        assert (a.pending, a.completed, b.completed, b.dead_letter) == (2, 0, 0, 1)
+        assert [m.error for m in Q.dead_letters("b")] == ["boom"]
+        assert [Q.pop("a"), Q.pop("a")] == [3, 4]
+        assert ds.cleanup(completed_messages_days=0)["queue_messages"] == 2
+        assert Q.names() == ["b"]
+    finally:
+        ds.close()
+        if runner:
+            runner.close()
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_stats_show_rows_and_bytes_per_table(stores: Stores, kind: str) -> None:
     ds = stores.open(kind)

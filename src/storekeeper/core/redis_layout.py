@@ -49,7 +49,8 @@ leases agree across hosts; Redis 6.2 or later):
   the other consumer's claim is left as it is; ``ack_many`` / ``nack_many``
   do the same for every message of a batch received under one receipt;
 - ``replay_ids``, ``replay_queue``, ``purge`` (bounded batches, looped by the
-  client), ``dead`` and ``counts`` (read only).
+  client), ``trim`` (``ds.cleanup``: completed messages settled before a time,
+  a bounded number per call), ``dead`` and ``counts`` (read only).
 
 A due retry or an expired lease is reclaimed by the first claim after it falls
 due, so it is delivered before messages pushed after it (it keeps its seq).
@@ -85,6 +86,7 @@ __all__ = [
     "IMPORT",
     "NACK",
     "PURGE",
+    "TRIM",
     "PUSH",
     "PUSH_CHUNK",
     "RECLAIM_BATCH",
@@ -292,6 +294,7 @@ REPLAY_QUEUE = script("replay_queue")
 PURGE = script("purge")
 COUNTS = script("counts")
 IMPORT = script("import")
+TRIM = script("trim")
 
 # -- script arguments (ARGV) --------------------------------------------------------
 

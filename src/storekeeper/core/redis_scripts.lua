@@ -41,6 +41,29 @@ local function soon(base, t)
   local d = tonumber(redis.call('GET', k))
   if not d or t < d then redis.call('SET', k, t) end
 end
+-- drop up to limit completed messages settled at or before t (ms); answer how many
+local function drop_completed(base, idx, t, limit)
+  local old = redis.call('ZRANGEBYSCORE', base .. 'completed', '-inf', t, 'LIMIT', 0, limit)
+  if #old > 0 then
+    local k = {}
+    for i, id in ipairs(old) do k[i] = base .. 'msg:' .. id end
+    redis.call('DEL', unpack(k))
+    redis.call('HDEL', idx, unpack(old))
+    redis.call('ZREM', base .. 'completed', unpack(old))
+  end
+  return #old
+end
+-- a queue holding no message any more is forgotten (counter, due time, wake-ups);
+-- answers whether it was
+local function forget_if_empty(base, names, q)
+  if redis.call('EXISTS', base .. 'ready', base .. 'delayed', base .. 'leases',
+                base .. 'completed', base .. 'retry', base .. 'dead') ~= 0 then
+    return false
+  end
+  redis.call('DEL', base .. 'seq', base .. 'due', base .. 'wake')
+  redis.call('SREM', names, q)
+  return true
+end
 local FIELDS = {'data', 'metadata', 'status', 'retry_count', 'max_retries', 'created_at',
                 'source', 'target', 'error', 'seq'}
 local function row(base, id)
@@ -233,14 +256,7 @@ if due and due <= now then
 end
 
 -- completed messages past retention
-local old = redis.call('ZRANGEBYSCORE', base .. 'completed', '-inf', now - keep, 'LIMIT', 0, limit)
-if #old > 0 then
-  local k = {}
-  for i, id in ipairs(old) do k[i] = base .. 'msg:' .. id end
-  redis.call('DEL', unpack(k))
-  redis.call('HDEL', idx, unpack(old))
-  redis.call('ZREM', base .. 'completed', unpack(old))
-end
+drop_completed(base, idx, now - keep, limit)
 
 local got = redis.call('ZPOPMIN', ready, n)
 if #got == 0 and not reclaimed then
@@ -432,12 +448,7 @@ for i = 3, #ARGV do
   end
 end
 local w = base .. 'wake'
-if redis.call('EXISTS', base .. 'ready', base .. 'delayed', base .. 'leases',
-              base .. 'completed', base .. 'retry', base .. 'dead') == 0 then
-  -- nothing left: forget the queue
-  redis.call('DEL', base .. 'seq', base .. 'due', w)
-  redis.call('SREM', names, q)
-else
+if not forget_if_empty(base, names, q) then
   -- no more tokens than ready messages ('due' may now be early: harmless)
   local r = redis.call('ZCARD', base .. 'ready')
   if r == 0 then
@@ -517,3 +528,13 @@ end
 if written > 0 then redis.call('SADD', names, q) end
 if ready > 0 then wake(base, ready) end
 return written
+
+-- name: trim
+-- include: common
+--- ds.cleanup: up to ARGV[2] completed messages of queue ARGV[3] settled at or
+--- before ARGV[1] (ms), gone; answers how many
+
+local base, idx, names = KEYS[1], KEYS[2], KEYS[3]
+local n = drop_completed(base, idx, tonumber(ARGV[1]), tonumber(ARGV[2]))
+if n > 0 then forget_if_empty(base, names, ARGV[3]) end
+return n

@@ -14,8 +14,9 @@ consumer learns the new due time. A push from any process thus wakes a waiting
 consumer at once, and an idle consumer sends a BLPOP and a claim a second.
 
 Retention: completed messages are kept 7 days (seed 004 §6), for replay, then
-removed by later claims of their queue, a bounded number per claim. Dead
-letters stay until replayed or purged.
+removed by later claims of their queue, a bounded number per claim;
+``ds.cleanup(completed_messages_days=…)`` removes them sooner. Dead letters
+stay until replayed or purged.
 
 The scripts compute message keys from ids, so they need a standalone Redis (or
 a Redis Cluster where one shard holds the whole prefix). Queue keys never
@@ -49,6 +50,7 @@ from ...core.redis_layout import (
     PUSH_CHUNK,
     REPLAY_IDS,
     REPLAY_QUEUE,
+    TRIM,
     QueueKeys,
     ack_argv,
     claim_argv,
@@ -82,6 +84,11 @@ _EXPORT_FIELDS = (
     "data", "metadata", "status", "retry_count", "max_retries", "created_at", "source", "target",
     "error", "error_details",
 )
+
+
+def _ms(when: _dt.datetime) -> int:
+    """*when* in the scripts' clock: unix milliseconds."""
+    return int(when.timestamp() * 1000)
 
 
 def _text(value: Any) -> str:
@@ -258,12 +265,27 @@ class AsyncRedisQueue(AsyncQueue):
 
     # -- retention (ds.cleanup) --
     async def _count_completed_before(self, before: _dt.datetime) -> int:
-        """Redis keeps completed messages 7 days and trims them itself (module docstring)."""
-        return 0
+        """Completed messages of every queue settled at or before *before*."""
+        k, t = self._keys, _ms(before)
+        names = await self._queue_names()
+        if not names:
+            return 0
+        counts = await self.backend.transaction(
+            [("ZCOUNT", k.base(q) + "completed", "-inf", t) for q in names]
+        )
+        return sum(int(c) for c in counts)
 
     async def _delete_completed_before(self, before: _dt.datetime, limit: int) -> int:
-        """Redis keeps completed messages 7 days and trims them itself (module docstring)."""
-        return 0
+        """Delete up to *limit* completed messages settled at or before *before*; how many."""
+        k, t = self._keys, _ms(before)
+        total = 0
+        for q in await self._queue_names():
+            total += int(await self.backend.eval(
+                TRIM, (k.base(q), k.ids, k.names), (t, limit - total, q)
+            ))
+            if total >= limit:
+                break
+        return total
 
     # -- copy, export and import (storekeeper.copy drives these) --
     _transfer_kinds = ("queue",)
