@@ -46,15 +46,15 @@ def drop_collection(url: str, name: str) -> None:
 def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Store]:
     kind = str(request.param)
     name = table()
+    url = "memory://" if kind == "memory" else url_of(kind, tmp_path)
     if kind == "memory":
         s = Store("task_store", {"storage_type": "memory", "table_name": name})
     else:
-        url = url_of(kind, tmp_path)
         s = Store("task_store", {"storage_type": "database", "database_type": kind,
                                  "database_url": url, "table_name": name})
     yield s
     if kind in ("postgresql", "mysql"):
-        drop_collection(s.url, name)
+        drop_collection(url, name)
 
 
 def run(coro: Any) -> Any:
@@ -191,6 +191,28 @@ def test_store_data_with_validation(tmp_path: Any) -> None:
             assert [d["id"] for d in (await s.process_item({"action": "list"}))["data"]] == ["task_1"]
 
     run(go())
+
+
+def test_the_component_never_shows_its_password() -> None:
+    need("postgresql")
+    secret = "pw" + uuid.uuid4().hex[:12]
+    # the local server trusts 127.0.0.1: the password is accepted and must still never show
+    url = SERVER_URLS["postgresql"].replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
+    assert secret in url
+    name = table()
+    s = Store("s", {"storage_type": "database", "database_url": url, "table_name": name})
+    try:
+        assert secret not in s.url and "postgres:***@" in s.url
+        assert secret not in repr(s) and secret not in str(s)
+
+        async def go() -> dict[str, Any]:
+            async with s:
+                r: dict[str, Any] = await s.process_item({"action": "create", "data": {"a": 1}})
+                return r
+
+        assert run(go())["status"] == "success"
+    finally:
+        drop_collection(SERVER_URLS["postgresql"], name)
 
 
 def test_bad_config_is_refused() -> None:

@@ -199,9 +199,9 @@ class Store:
         if data_store is not None:
             kind = data_store.backend_name
             self.storage_type = "memory" if kind == "memory" else "database"
-            self.url, self.database_type = data_store.config.to_url(include_password=True), kind
+            self._url, self.database_type = data_store.config.to_url(include_password=True), kind
         else:
-            self.storage_type, self.url, self.database_type = self._storage()
+            self.storage_type, self._url, self.database_type = self._storage()
         try:
             self.table_name = validate_identifier(
                 self.config.get("table_name") or self._default_table(), "table_name"
@@ -251,7 +251,7 @@ class Store:
         """
         if self.ds is not None:
             return
-        ds = self._shared or AsyncDataStore(self.url, **self._open_options())
+        ds = self._shared or AsyncDataStore(self._url, **self._open_options())
         try:
             await ds.open()
             repo = ds.repository(dict, self.table_name)
@@ -505,8 +505,13 @@ class Store:
                 tg.start_soon(self._serve_stream, name, stream)
 
     # -- schema (the enhanced variant uses them; a basic store has no user schema) ------
+    @property
+    def url(self) -> str:
+        """The store's URL, its password masked (the component keeps the real one to itself)."""
+        return DatabaseConfig.from_url(self._url).redacted_url
+
     def __repr__(self) -> str:
-        where = DatabaseConfig.from_url(self.url).redacted_url
+        where = self.url
         return f"<{type(self).__name__} {self.name!r} {where} table={self.table_name}>"
 
 

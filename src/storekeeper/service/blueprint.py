@@ -401,6 +401,4 @@ def run_blueprint(
 
 
 def _where(store: Store) -> str:
-    from ..config import DatabaseConfig
-
-    return f"{DatabaseConfig.from_url(store.url).redacted_url} table {store.table_name}"
+    return f"{store.url} table {store.table_name}"
