@@ -24,7 +24,7 @@ from langgraph.checkpoint.conformance import checkpointer_test, validate  # noqa
 from langgraph.checkpoint.conformance.capabilities import Capability  # noqa: E402
 from langgraph.checkpoint.conformance.report import ProgressCallbacks  # noqa: E402
 
-from storekeeper import AsyncDataStore, DataStore  # noqa: E402
+from storekeeper import AsyncDataStore, DatabaseConnectionError, DataStore  # noqa: E402
 from storekeeper.integrations.langgraph import (  # noqa: E402
     AsyncStorekeeperSaver,
     StorekeeperSaver,
@@ -223,5 +223,92 @@ def test_list_reads_pending_writes_in_one_statement_per_page(kind: str, tmp_path
             assert len(listed) == 250
             # the checkpoints, then the writes of pages of 100, 100 and 50
             assert len(sent) == 4
+        finally:
+            saver.delete_thread(thread)
+
+
+# --- set-up, and one statement per put and per read --------------------------------------
+
+_UNREACHABLE = "postgresql://app:pw@127.0.0.1:1/app?max_retries=0&connect_timeout=1"
+
+
+def test_an_unreachable_database_fails_at_setup_not_at_the_first_checkpoint() -> None:
+    saver = StorekeeperSaver(_UNREACHABLE)  # constructing connects to nothing
+    try:
+        with pytest.raises(DatabaseConnectionError):
+            saver.setup()
+        with pytest.raises(DatabaseConnectionError), StorekeeperSaver(_UNREACHABLE):
+            pass
+    finally:
+        saver.close()
+
+    async def main() -> None:
+        asaver = AsyncStorekeeperSaver(_UNREACHABLE)
+        try:
+            with pytest.raises(DatabaseConnectionError):
+                await asaver.setup()
+        finally:
+            await asaver.aclose()
+        with pytest.raises(DatabaseConnectionError):
+            async with AsyncStorekeeperSaver(_UNREACHABLE):
+                pass
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", ALL_BACKENDS)
+def test_setup_can_be_called_again_and_the_saver_serves_after_it(kind: str, tmp_path: Any) -> None:
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    thread = f"setup-{uuid.uuid4().hex[:8]}"
+    config: Any = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    with DataStore(url_for(kind, tmp_path)) as ds:
+        saver = StorekeeperSaver(ds)
+        saver.setup()
+        saver.setup()
+        with saver:
+            assert saver.get_tuple(config) is None
+            stored = saver.put(config, empty_checkpoint(), {"step": 1}, {})
+            got = saver.get_tuple(config)
+            assert got is not None and got.config == stored and got.metadata["step"] == 1
+            saver.delete_thread(thread)
+
+    async def main() -> None:
+        async with AsyncDataStore(url_for(kind, tmp_path)) as ads:
+            asaver = AsyncStorekeeperSaver(ads)
+            await asaver.setup()
+            async with asaver:
+                stored = await asaver.aput(config, empty_checkpoint(), {"step": 2}, {})
+                got = await asaver.aget_tuple(config)
+                assert got is not None and got.config == stored and got.metadata["step"] == 2
+                await asaver.adelete_thread(thread)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
+def test_put_and_get_tuple_each_send_one_statement(kind: str, tmp_path: Any) -> None:
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    thread = f"one-{uuid.uuid4().hex[:8]}"
+    config: Any = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    with DataStore(url_for(kind, tmp_path)) as ds, StorekeeperSaver(ds) as saver:
+        try:
+            backend: Any = ds.backend
+            sent: list[str] = []
+            backend.statement_hook = sent.append
+            try:
+                stored = saver.put(config, empty_checkpoint(), {"step": 1}, {})
+                assert len(sent) == 1
+                saver.put_writes(stored, [("a", 1), ("b", 2)], task_id="t1")
+                assert len(sent) == 2
+                latest = saver.get_tuple(config)
+                assert len(sent) == 3
+                by_id = saver.get_tuple(stored)
+                assert len(sent) == 4
+            finally:
+                backend.statement_hook = None
+            assert latest is not None and by_id is not None
+            assert latest.pending_writes == by_id.pending_writes == [("t1", "a", 1), ("t1", "b", 2)]
         finally:
             saver.delete_thread(thread)

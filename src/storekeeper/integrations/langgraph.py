@@ -14,8 +14,15 @@ work on memory, SQLite, PostgreSQL and MySQL. Besides ``put``, ``put_writes``,
 ``copy_thread`` and ``prune``. Their tables (``sk_lg_checkpoints``,
 ``sk_lg_writes``) are created by the store's schema versioning.
 
+A store opens at its first use. ``setup()`` (as LangGraph's own savers have
+it; ``await saver.setup()`` on the async one), or entering the saver's
+``with`` / ``async with`` block, opens it at once: the connection is made and
+the tables brought up to date there, so the first checkpoint of a graph does
+not pay for it, and an unreachable database fails there.
+
 Each checkpoint is stored whole, as LangGraph's serializer encodes it, in one
-row: a read is one query for the checkpoint and one for its pending writes.
+row: ``put`` is one statement, and ``get_tuple`` reads the checkpoint with its
+pending writes in one statement.
 """
 
 from __future__ import annotations
@@ -187,12 +194,17 @@ class StorekeeperSaver(_Mapping, BaseCheckpointSaver[str]):
         ref, kind = _impl(backend)
         self.storage: GraphCheckpoints = resolve_sync(ref, kind)(backend)
 
+    def setup(self) -> None:
+        """Open the store now: connect and bring its tables up to date (again: nothing)."""
+        self.store.open()
+
     def close(self) -> None:
         """Close the store if this saver opened it from a URL."""
         if self._owned:
             self.store.close()
 
     def __enter__(self) -> StorekeeperSaver:
+        self.setup()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -314,13 +326,18 @@ class AsyncStorekeeperSaver(_Mapping, BaseCheckpointSaver[str]):
         self.storage: AsyncGraphCheckpoints = resolve_async(ref, kind)(backend)
         self.loop: asyncio.AbstractEventLoop | None = None
 
+    async def setup(self) -> None:
+        """Open the store now: connect and bring its tables up to date (again: nothing)."""
+        self._seen()
+        await self.store.open()
+
     async def aclose(self) -> None:
         """Close the store if this saver opened it from a URL."""
         if self._owned:
             await self.store.close()
 
     async def __aenter__(self) -> AsyncStorekeeperSaver:
-        self.loop = asyncio.get_running_loop()
+        await self.setup()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -1,8 +1,11 @@
 """The LangGraph checkpointer's statements, rendered for one dialect.
 
-The statements are the named ones of ``queries/langgraph.sql`` (named
-parameters, bound from mappings); the multi-row write inserts are rendered
-positional once per row count, and ``list`` once per combination of filters.
+The statements are the named ones of ``queries/langgraph.sql``. The ones
+every checkpoint and every read sends (``put``, ``get_one``, ``get_latest``)
+are rendered positional, the cheapest binding, in the order :data:`_ORDER`
+gives (checked when they are rendered); the rest take named parameters, bound
+from mappings. The multi-row write inserts are rendered positional once per
+row count, and ``list`` once per combination of filters.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from ..errors import StorageError
 from . import dialect_of
 from .dialect import Dialect, load_queries
 
@@ -24,6 +28,14 @@ _LIST_FILTERS = (
     ("id", "checkpoint_id = :id"),
     ("before", "checkpoint_id < :before"),
 )
+
+
+#: the positional statements and the parameters their callers pass, in order
+_ORDER = {
+    "put": ("t", "ns", "id", "parent", "run", "dt", "d", "mt", "m"),
+    "get_one": ("t", "ns", "id"),
+    "get_latest": ("t", "ns"),
+}
 
 
 def _r(dialect: Dialect, name: str, **slots: str) -> str:
@@ -102,9 +114,14 @@ class LangGraphSQL:
 def langgraph_sql(dialect: str) -> LangGraphSQL:
     d = dialect_of(dialect)
     names = [
-        "put", "get_one", "get_latest", "delete_thread_writes",
-        "delete_thread_checkpoints", "copy_checkpoints", "copy_writes", "latest_per_ns",
-        "prune_ns_writes", "prune_ns_checkpoints",
+        "delete_thread_writes", "delete_thread_checkpoints", "copy_checkpoints", "copy_writes",
+        "latest_per_ns", "prune_ns_writes", "prune_ns_checkpoints",
     ]
     rendered: dict[str, Any] = {n: _r(d, n) for n in names}
+    q = load_queries(_Q)
+    for name, order in _ORDER.items():
+        sql, params = q.render_with_params(d, name, positional=True)
+        if params != order:  # the call sites bind these positionally
+            raise StorageError(f"langgraph.sql: {name} takes {params}, callers pass {order}")
+        rendered[name] = sql
     return LangGraphSQL(dialect=d, **rendered)

@@ -33,10 +33,9 @@ class AsyncSQLGraphCheckpoints(AsyncGraphCheckpoints):
         self, thread: str, ns: str, cid: str, parent: str | None, run_id: str | None,
         data_type: str, data: bytes, meta_type: str, meta: bytes,
     ) -> None:
-        await self.backend.execute(self.sql.put, {
-            "t": thread, "ns": ns, "id": cid, "parent": parent, "run": run_id,
-            "dt": data_type, "d": self._blob(data), "mt": meta_type, "m": self._blob(meta),
-        })
+        await self.backend.execute(self.sql.put, (
+            thread, ns, cid, parent, run_id, data_type, self._blob(data), meta_type, self._blob(meta)
+        ))
 
     async def put_writes(
         self, thread: str, ns: str, cid: str, writes: builtins.list[NewWrite], replace: bool
@@ -56,9 +55,9 @@ class AsyncSQLGraphCheckpoints(AsyncGraphCheckpoints):
         self, thread: str, ns: str, cid: str | None
     ) -> tuple[GraphRow, builtins.list[GraphWrite]] | None:
         if cid is None:
-            rows = await self.backend.fetchall(self.sql.get_latest, {"t": thread, "ns": ns})
+            rows = await self.backend.fetchall(self.sql.get_latest, (thread, ns))
         else:
-            rows = await self.backend.fetchall(self.sql.get_one, {"t": thread, "ns": ns, "id": cid})
+            rows = await self.backend.fetchall(self.sql.get_one, (thread, ns, cid))
         if not rows:
             return None
         writes = [
