@@ -230,6 +230,24 @@ class TaskState(_Record):
         return self
 
 
+def _share_state_keys() -> None:
+    """Put TaskState's field names, in field order, into the key table its instances' dicts share.
+
+    CPython keeps one key table per class for the dicts of its instances, and
+    lets it take new keys only while the class has few instances. Records read
+    back by a SQL store are filled into their own dicts (then ``seal_states``), which hold
+    only their values (less than half the memory, faster to fill) once the
+    table has their keys: they are put there while the class is new, however
+    many records a program builds before it reads one back.
+    """
+    d = object.__new__(TaskState).__dict__
+    for name in TaskState.model_fields:
+        d[name] = None
+
+
+_share_state_keys()
+
+
 class WorkflowExecution(_Record):
     """One run of a workflow (seed 002 ``workflow.Execution``).
 
