@@ -7,7 +7,9 @@ deletes its executions at teardown (their task states go with them).
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
+import pickle
 import time
 import uuid
 from collections.abc import Iterator
@@ -289,6 +291,45 @@ def test_state_round_trip_and_list_methods(wf: WF) -> None:
     future = _dt.datetime.now(_dt.UTC) + _dt.timedelta(hours=1)
     assert T.list_states(StateFilter(workflow_exec_id=ex.exec_id, updated_after=future)) == []
     assert len(T.list_states(StateFilter(workflow_exec_id=ex.exec_id, updated_before=future))) == 3
+
+
+def test_records_read_back_are_ordinary_records(wf: WF) -> None:
+    """What a read returns is a TaskState like one a user builds, on every read path.
+
+    Equal to a validated copy of itself, every field present and in field order,
+    UTC timestamps, assignments validated, copyable and picklable, and no two
+    records (of one call or of two) share a mutable value.
+    """
+    T = wf.T
+    ex = wf.execution()
+    root = wf.state(ex, "root", execution_type="parallel", input={"n": [1, 2]})
+    T.create_child_states(
+        root.task_exec_id, [wf.new_state(ex, f"c{i}", output={"i": i}) for i in range(20)]
+    )
+    one = T.get_state(root.task_exec_id)
+    tree = T.get_task_tree(root.task_exec_id)
+    listed = T.list_tasks_in_workflow(ex.exec_id)
+    kids = T.list_children(root.task_exec_id)
+    assert len(tree) == len(listed) == 21 and len(kids) == 20
+    for st in (one, tree[0], tree[1], tree[-1], listed["root"], listed["c7"], kids[0], kids[-1]):
+        assert type(st) is TaskState
+        assert list(dict(st)) == list(TaskState.model_fields)
+        assert set(TaskState.model_fields) - {"depth"} <= st.model_fields_set
+        assert st == TaskState.model_validate(st.model_dump())
+        assert st == pickle.loads(pickle.dumps(st)) == copy.deepcopy(st) == st.model_copy()
+        assert st.created_at is not None and st.updated_at is not None
+        assert st.created_at.utcoffset() == st.updated_at.utcoffset() == _dt.timedelta(0)
+        assert st.updated_at >= st.created_at
+        with pytest.raises(ValueError):
+            st.status = "done"  # type: ignore[assignment]
+        st.status = "running"  # type: ignore[assignment]
+        assert st.status is Status.RUNNING
+    assert tree[0].depth == 0 and {s.depth for s in tree[1:]} == {1} and listed["c7"].depth is None
+    # each record holds its own values
+    tree[1].output["i"] = -1
+    assert tree[2].output != {"i": -1} and T.get_task_tree(root.task_exec_id)[1].output != {"i": -1}
+    listed["root"].input["n"].append(3)
+    assert T.get_state(root.task_exec_id).input == {"n": [1, 2]} and one.input == {"n": [1, 2]}
 
 
 def test_children_outputs_and_child_by_task_id(wf: WF) -> None:

@@ -23,16 +23,12 @@ from ..._compat import rt_async as rt
 from ...core.bulk import collector_paused
 from ...core.entities import loads, utcnow_iso
 from ...core.workflows import (
-    SET_DICT,
-    SET_EXTRA,
-    SET_FIELDS_SET,
-    SET_PRIVATE,
-    STATE_FIELDS,
     STATUS_OF,
     ProgressInfo,
     Status,
     TaskState,
     WorkflowExecution,
+    seal_states,
     trusted_execution,
 )
 from ...errors import (
@@ -128,46 +124,46 @@ def states_from_rows(rows: _Rows) -> list[TaskState]:
 def _build_states(rows: _Rows) -> list[TaskState]:
     out: list[TaskState] = []
     append = out.append
-    new, cls, fields = object.__new__, TaskState, STATE_FIELDS
-    set_dict, set_fields, set_extra, set_private = SET_DICT, SET_FIELDS_SET, SET_EXTRA, SET_PRIVATE
+    new, cls = object.__new__, TaskState
     status_of, fromiso, utc, zones, lo, ts = STATUS_OF, _fromiso, _UTC, _UTC_ZONES, loads, _ts
     deep = len(rows) > 0 and len(rows[0]) > 15  # selected with the depth after the columns
     for row in rows:
-        created, updated = row[13], row[14]
-        if created.__class__ is str:
-            created, updated = fromiso(created), fromiso(updated)
+        c, u = row[13], row[14]
+        created = fromiso(c) if c.__class__ is str else c
         tz = created.tzinfo
-        if tz is None:
-            created, updated = created.replace(tzinfo=utc), updated.replace(tzinfo=utc)
-        elif tz is not utc and tz not in zones:
-            created, updated = ts(created), ts(updated)
+        if tz is not utc and tz not in zones:
+            created = created.replace(tzinfo=utc) if tz is None else ts(created)
+        if u == c:
+            # a state not updated since it was written (children are written together)
+            updated = created
+        else:
+            updated = fromiso(u) if u.__class__ is str else u
+            tz = updated.tzinfo
+            if tz is not utc and tz not in zones:
+                updated = updated.replace(tzinfo=utc) if tz is None else ts(updated)
         i, o, e = row[10], row[11], row[12]
         st = new(cls)
-        set_dict(
-            st,
-            {
-                "task_exec_id": row[0],
-                "task_id": row[1],
-                "workflow_exec_id": row[2],
-                "workflow_id": row[3],
-                "status": status_of[row[4]],
-                "execution_type": row[5],
-                "parent_state_id": row[6],
-                "agent_id": row[7],
-                "tool_id": row[8],
-                "action_id": row[9],
-                "input": lo(i) if i is not None else None,
-                "output": lo(o) if o is not None else None,
-                "error": lo(e) if e is not None else None,
-                "created_at": created,
-                "updated_at": updated,
-                "depth": row[15] if deep else None,
-            },
-        )
-        set_fields(st, fields)
-        set_extra(st, None)
-        set_private(st, None)
+        # the record's own dict, filled in field order: its keys are shared by every
+        # record (one values array each, no second dict built and swapped in)
+        d = st.__dict__
+        d["task_exec_id"] = row[0]
+        d["task_id"] = row[1]
+        d["workflow_exec_id"] = row[2]
+        d["workflow_id"] = row[3]
+        d["status"] = status_of[row[4]]
+        d["execution_type"] = row[5]
+        d["parent_state_id"] = row[6]
+        d["agent_id"] = row[7]
+        d["tool_id"] = row[8]
+        d["action_id"] = row[9]
+        d["input"] = lo(i) if i is not None else None
+        d["output"] = lo(o) if o is not None else None
+        d["error"] = lo(e) if e is not None else None
+        d["created_at"] = created
+        d["updated_at"] = updated
+        d["depth"] = row[15] if deep else None
         append(st)
+    seal_states(out)
     return out
 
 
