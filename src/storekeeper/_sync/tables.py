@@ -12,19 +12,20 @@ such rows leaving existing ones alone, and counts them.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..core.transfer import PortableRows
 from ..errors import DuplicateError
 from ..sql.transfer import TableTransfer, table_transfer, transfer_statement
 from .backends.base import SQLBackend
 
-__all__ = ["SQLRows", "export_table", "import_table"]
+__all__ = ["SQLRows", "copy_new", "export_table", "import_table"]
 
 
 def export_table(
     backend: SQLBackend, t: TableTransfer, after: Any, limit: int
-) -> list[dict[str, Any]]:
+) -> PortableRows:
     """Up to *limit* portable rows of *t*'s table whose key is above *after* (None: the first)."""
     p: dict[str, Any] = {"n": limit}
     if t.needs_now:
@@ -33,7 +34,31 @@ def export_table(
         rows = backend.fetchall(t.first, p)
     else:
         rows = backend.fetchall(t.after, {**p, "after": after})
-    return [t.to_portable(r) for r in rows]
+    return t.portable(rows)
+
+
+def copy_new(
+    backend: SQLBackend, direct: str, data: Sequence[Sequence[Any]],
+    staged: tuple[str, str, str], stage_data: Callable[[], Sequence[Sequence[Any]]],
+) -> int:
+    """Write a batch by bulk load (on the caller's transaction), leaving rows whose key
+    exists alone; return how many were new.
+
+    *direct* loads *data* straight into the table: the fast path, when no row of
+    the batch is there yet (a fresh copy). When one is (a copy run again), the
+    batch goes to a stage instead (*staged*: create it, load *stage_data()* into
+    it, merge the missing rows from it).
+    """
+    try:
+        with backend.transaction():
+            backend.copy_in(direct, data)
+        return len(data)
+    except DuplicateError:
+        pass
+    create, copy, merge = staged
+    backend.execute(create)
+    backend.copy_in(copy, stage_data())
+    return backend.execute(merge)
 
 
 def import_table(
@@ -45,17 +70,7 @@ def import_table(
         direct, create, copy, merge = t.staged
         data = t.copy_rows(rows)
         with backend.transaction():
-            try:
-                # none of them there yet (a fresh copy): straight in
-                with backend.transaction():
-                    backend.copy_in(direct, data)
-                return len(data)
-            except DuplicateError:
-                pass
-            # some are there (a copy run again): only the missing ones
-            backend.execute(create)
-            backend.copy_in(copy, data)
-            return backend.execute(merge)
+            return copy_new(backend, direct, data, (create, copy, merge), lambda: data)
     step = t.rows_per_insert
     with backend.transaction():
         for start in range(0, len(rows), step):
@@ -74,7 +89,7 @@ class SQLRows:
     def _table(self, kind: str) -> TableTransfer:
         return table_transfer(self.backend.dialect.name, kind)
 
-    def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+    def _export_rows(self, kind: str, after: Any, limit: int) -> PortableRows:
         return export_table(self.backend, self._table(kind), after, limit)
 
     def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:

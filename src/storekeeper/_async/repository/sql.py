@@ -21,6 +21,7 @@ from ...core.entities import (
 from ...core.filters import QueryFilter, SortOrder, compile_filters, sort_key, validate_path
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
 from ...core.query import plan_search, prepare_list, tokenize_query
+from ...core.transfer import PortableRows
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ...sql.collection import CollectionSQL
 from ...sql.transfer import collection_transfer, list_collections_sql
@@ -86,7 +87,7 @@ class AsyncSQLRepository(AsyncRepository[T]):
         rows = await backend.fetchall(list_collections_sql(backend.dialect.name))
         return [(r[0], list(orjson.loads(r[1])), list(orjson.loads(r[2]))) for r in rows]
 
-    async def _export_rows(self, after: Any, limit: int) -> list[dict[str, Any]]:
+    async def _export_rows(self, after: Any, limit: int) -> PortableRows:
         if not self._ready:
             await self._ensure()
         t = collection_transfer(self.backend.dialect.name, self.table)
