@@ -16,7 +16,7 @@ from typing import Any
 from ..core.transfer import PortableRows
 from ..errors import DuplicateError
 from ..sql.transfer import TableTransfer, table_transfer, transfer_statement
-from .backends.base import AsyncSQLBackend
+from .backends.base import AsyncSQLBackend, Meanwhile
 
 __all__ = ["AsyncSQLRows", "copy_new", "export_table", "import_table"]
 
@@ -38,6 +38,7 @@ async def export_table(
 async def copy_new(
     backend: AsyncSQLBackend, direct: str, data: Sequence[Sequence[Any]],
     staged: tuple[str, str, str], stage_data: Callable[[], Sequence[Sequence[Any]]],
+    meanwhile: Meanwhile | None = None,
 ) -> int:
     """Write a batch by bulk load (on the caller's transaction), leaving rows whose key
     exists alone; return how many were new.
@@ -45,11 +46,11 @@ async def copy_new(
     *direct* loads *data* straight into the table: the fast path, when no row of
     the batch is there yet (a fresh copy). When one is (a copy run again), the
     batch goes to a stage instead (*staged*: create it, load *stage_data()* into
-    it, merge the missing rows from it).
+    it, merge the missing rows from it). *meanwhile*: see :meth:`AsyncSQLBackend.copy_in`.
     """
     try:
         async with backend.transaction():
-            await backend.copy_in(direct, data)
+            await backend.copy_in(direct, data, meanwhile)
         return len(data)
     except DuplicateError:
         pass
@@ -60,15 +61,19 @@ async def copy_new(
 
 
 async def import_table(
-    backend: AsyncSQLBackend, t: TableTransfer, rows: Sequence[Mapping[str, Any]]
+    backend: AsyncSQLBackend, t: TableTransfer, rows: Sequence[Mapping[str, Any]],
+    meanwhile: Meanwhile | None = None,
 ) -> int:
-    """Insert *rows* (portable), leaving rows whose key exists alone; return how many were new."""
+    """Insert *rows* (portable), leaving rows whose key exists alone; return how many were
+    new. *meanwhile*: see :meth:`AsyncSQLBackend.copy_in` (where the write is a bulk load)."""
     written = 0
     if t.staged is not None:
         direct, create, copy, merge = t.staged
         data = t.copy_rows(rows)
         async with backend.transaction():
-            return await copy_new(backend, direct, data, (create, copy, merge), lambda: data)
+            return await copy_new(
+                backend, direct, data, (create, copy, merge), lambda: data, meanwhile
+            )
     step = t.rows_per_insert
     async with backend.transaction():
         for start in range(0, len(rows), step):
@@ -90,8 +95,10 @@ class AsyncSQLRows:
     async def _export_rows(self, kind: str, after: Any, limit: int) -> PortableRows:
         return await export_table(self.backend, self._table(kind), after, limit)
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
-        return await import_table(self.backend, self._table(kind), rows)
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
+        return await import_table(self.backend, self._table(kind), rows, meanwhile)
 
     async def _count_rows(self, kind: str) -> int:
         t = self._table(kind)
@@ -102,9 +109,11 @@ class AsyncSQLRows:
 class AsyncSQLTaskRows(AsyncSQLRows):
     """Task states: written without their parent link, linked once every state is there."""
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         unlinked = [{**r, "parent_state_id": None} for r in rows]
-        return await import_table(self.backend, self._table(kind), unlinked)
+        return await import_table(self.backend, self._table(kind), unlinked, meanwhile)
 
     async def _link_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
         sql = transfer_statement(self.backend.dialect.name, "link_parent", table="task_states")

@@ -18,7 +18,7 @@ from typing import Any
 from ..core.transfer import PortableRows
 from ..errors import DuplicateError
 from ..sql.transfer import TableTransfer, table_transfer, transfer_statement
-from .backends.base import SQLBackend
+from .backends.base import SQLBackend, Meanwhile
 
 __all__ = ["SQLRows", "copy_new", "export_table", "import_table"]
 
@@ -40,6 +40,7 @@ def export_table(
 def copy_new(
     backend: SQLBackend, direct: str, data: Sequence[Sequence[Any]],
     staged: tuple[str, str, str], stage_data: Callable[[], Sequence[Sequence[Any]]],
+    meanwhile: Meanwhile | None = None,
 ) -> int:
     """Write a batch by bulk load (on the caller's transaction), leaving rows whose key
     exists alone; return how many were new.
@@ -47,11 +48,11 @@ def copy_new(
     *direct* loads *data* straight into the table: the fast path, when no row of
     the batch is there yet (a fresh copy). When one is (a copy run again), the
     batch goes to a stage instead (*staged*: create it, load *stage_data()* into
-    it, merge the missing rows from it).
+    it, merge the missing rows from it). *meanwhile*: see :meth:`SQLBackend.copy_in`.
     """
     try:
         with backend.transaction():
-            backend.copy_in(direct, data)
+            backend.copy_in(direct, data, meanwhile)
         return len(data)
     except DuplicateError:
         pass
@@ -62,15 +63,19 @@ def copy_new(
 
 
 def import_table(
-    backend: SQLBackend, t: TableTransfer, rows: Sequence[Mapping[str, Any]]
+    backend: SQLBackend, t: TableTransfer, rows: Sequence[Mapping[str, Any]],
+    meanwhile: Meanwhile | None = None,
 ) -> int:
-    """Insert *rows* (portable), leaving rows whose key exists alone; return how many were new."""
+    """Insert *rows* (portable), leaving rows whose key exists alone; return how many were
+    new. *meanwhile*: see :meth:`SQLBackend.copy_in` (where the write is a bulk load)."""
     written = 0
     if t.staged is not None:
         direct, create, copy, merge = t.staged
         data = t.copy_rows(rows)
         with backend.transaction():
-            return copy_new(backend, direct, data, (create, copy, merge), lambda: data)
+            return copy_new(
+                backend, direct, data, (create, copy, merge), lambda: data, meanwhile
+            )
     step = t.rows_per_insert
     with backend.transaction():
         for start in range(0, len(rows), step):
@@ -92,8 +97,10 @@ class SQLRows:
     def _export_rows(self, kind: str, after: Any, limit: int) -> PortableRows:
         return export_table(self.backend, self._table(kind), after, limit)
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
-        return import_table(self.backend, self._table(kind), rows)
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
+        return import_table(self.backend, self._table(kind), rows, meanwhile)
 
     def _count_rows(self, kind: str) -> int:
         t = self._table(kind)
@@ -104,9 +111,11 @@ class SQLRows:
 class SQLTaskRows(SQLRows):
     """Task states: written without their parent link, linked once every state is there."""
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         unlinked = [{**r, "parent_state_id": None} for r in rows]
-        return import_table(self.backend, self._table(kind), unlinked)
+        return import_table(self.backend, self._table(kind), unlinked, meanwhile)
 
     def _link_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
         sql = transfer_statement(self.backend.dialect.name, "link_parent", table="task_states")

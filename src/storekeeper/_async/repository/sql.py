@@ -25,7 +25,7 @@ from ...core.transfer import PortableRows
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ...sql.collection import CollectionSQL
 from ...sql.transfer import collection_transfer, list_collections_sql
-from ..backends.base import AsyncSQLBackend
+from ..backends.base import AsyncSQLBackend, Meanwhile
 from ..tables import export_table, import_table
 from .base import AsyncRepository
 
@@ -93,11 +93,13 @@ class AsyncSQLRepository(AsyncRepository[T]):
         t = collection_transfer(self.backend.dialect.name, self.table)
         return await export_table(self.backend, t, after, limit)
 
-    async def _import_rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         if not self._ready:
             await self._ensure()
         t = collection_transfer(self.backend.dialect.name, self.table)
-        return await import_table(self.backend, t, rows)
+        return await import_table(self.backend, t, rows, meanwhile)
 
     async def _count_rows(self) -> int:
         return await self.count()

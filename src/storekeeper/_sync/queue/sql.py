@@ -34,7 +34,7 @@ from ...core.transfer import PortableRows
 from ...errors import DatabaseConnectionError, LeaseError, TransactionError
 from ...sql.queue import as_utc, is_uuid, message_from_row, queue_sql
 from ...sql.queue_transfer import queue_transfer_sql
-from ..backends.base import SQLBackend
+from ..backends.base import SQLBackend, Meanwhile
 from ..tables import copy_new
 from .base import Queue, NewMessage, lease_error
 
@@ -381,7 +381,9 @@ class SQLQueue(Queue):
         row = self.backend.fetchone(queue_transfer_sql(self.backend.dialect.name).count)
         return int(row[0]) if row else 0
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         t = queue_transfer_sql(self.backend.dialect.name)
         w = t.written(rows)
         written = 0
@@ -392,7 +394,7 @@ class SQLQueue(Queue):
                 assert now is not None
                 return copy_new(
                     self.backend, direct, t.copy_rows(w, now[0]),
-                    (staged[0], staged[1], staged[2]), lambda: t.stage_rows(w),
+                    (staged[0], staged[1], staged[2]), lambda: t.stage_rows(w), meanwhile,
                 )
         now_s = time.time()
         step = t.rows_per_insert

@@ -27,7 +27,7 @@ from ...core.transfer import PortableRows
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ...sql.collection import CollectionSQL
 from ...sql.transfer import collection_transfer, list_collections_sql
-from ..backends.base import SQLBackend
+from ..backends.base import SQLBackend, Meanwhile
 from ..tables import export_table, import_table
 from .base import Repository
 
@@ -95,11 +95,13 @@ class SQLRepository(Repository[T]):
         t = collection_transfer(self.backend.dialect.name, self.table)
         return export_table(self.backend, t, after, limit)
 
-    def _import_rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         if not self._ready:
             self._ensure()
         t = collection_transfer(self.backend.dialect.name, self.table)
-        return import_table(self.backend, t, rows)
+        return import_table(self.backend, t, rows, meanwhile)
 
     def _count_rows(self) -> int:
         return self.count()
