@@ -36,6 +36,8 @@ def test_portable_rows_look_like_dicts_and_hand_over_their_tuples() -> None:
     assert rows.tuples(("data", "id")) == [("{}", "x"), (None, "y")]
     assert rows.tuples(("id",)) == [("x",), ("y",)]
     assert rows.tuples(("id", "other")) is None
+    assert rows.columns(("data", "id")) == [("{}", None), ("x", "y")]
+    assert rows.columns(("other",)) is None and rows[:0].columns(("id",)) == [()]
 
 
 def test_columns_are_converted_only_where_a_value_needs_it() -> None:

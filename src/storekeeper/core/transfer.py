@@ -75,18 +75,19 @@ def convert_columns(
     """
     if not rows:
         return []
-    cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
-    changed = False
+    todo: list[tuple[int, Callable[[Any], Any]]] = []
     for i, codec in enumerate(codecs):
         if codec is None:
             continue
         keep, conv = codec
-        if keep is not None and keep.issuperset(map(type, cols[i])):
-            continue
-        cols[i] = list(map(conv, cols[i]))
-        changed = True
-    if not changed:
+        # (itemgetter: the check makes no object per row)
+        if keep is None or not keep.issuperset(map(type, map(itemgetter(i), rows))):
+            todo.append((i, conv))
+    if not todo:
         return rows if isinstance(rows, list) else list(rows)
+    cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for i, conv in todo:
+        cols[i] = list(map(conv, cols[i]))
     return list(zip(*cols, strict=True))
 
 
@@ -122,6 +123,16 @@ class PortableRows(Sequence[dict[str, Any]]):
 
     def __repr__(self) -> str:
         return f"PortableRows({self.names!r}, {len(self.values)} rows)"
+
+    def columns(self, names: Sequence[str]) -> list[Sequence[Any]] | None:
+        """The values of each of *names*, column by column (None when one of *names*
+        is not a column here)."""
+        try:
+            idx = [self.names.index(n) for n in names]
+        except ValueError:
+            return None
+        cols = list(zip(*self.values, strict=True)) or [()] * len(self.names)
+        return [cols[i] for i in idx]
 
     def tuples(self, names: Sequence[str]) -> list[tuple[Any, ...]] | None:
         """The rows as tuples of the values of *names*, in that order (None when

@@ -94,10 +94,8 @@ class _Written(NamedTuple):
 def _written(rows: Sequence[Mapping[str, Any]]) -> _Written:
     """*rows* (portable) as the columns an import writes; a message that was
     processing comes back pending and visible at once."""
-    values = rows.tuples(_WRITTEN) if isinstance(rows, PortableRows) else None
-    if values is not None:
-        cols: list[Sequence[Any]] = list(zip(*values, strict=True)) or [()] * len(_WRITTEN)
-    else:
+    cols = rows.columns(_WRITTEN) if isinstance(rows, PortableRows) else None
+    if cols is None:
         cols = [[r.get(n) for r in rows] for n in _WRITTEN]
     mid, q, src, tgt, d, m, st, rc, mr, ca, em, ed, delay = cols
     if "processing" in st:
