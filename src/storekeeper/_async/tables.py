@@ -46,18 +46,24 @@ async def copy_new(
     *direct* loads *data* straight into the table: the fast path, when no row of
     the batch is there yet (a fresh copy). When one is (a copy run again), the
     batch goes to a stage instead (*staged*: create it, load *stage_data()* into
-    it, merge the missing rows from it). *meanwhile*: see :meth:`AsyncSQLBackend.copy_in`.
+    it, merge the missing rows from it). *meanwhile*: see :meth:`AsyncSQLBackend.copy_in`;
+    when it answers that another batch follows, this one commits without waiting for
+    the disk: the commit of the last batch waits, and makes every earlier one durable
+    with it (a crash in between loses batches a copy run again writes anew).
     """
     try:
         async with backend.transaction():
-            await backend.copy_in(direct, data, meanwhile)
-        return len(data)
+            more = await backend.copy_in(direct, data, meanwhile)
+        written = len(data)
     except DuplicateError:
-        pass
-    create, copy, merge = staged
-    await backend.execute(create)
-    await backend.copy_in(copy, stage_data())
-    return await backend.execute(merge)
+        create, copy, merge = staged
+        await backend.execute(create)
+        await backend.copy_in(copy, stage_data())
+        written = await backend.execute(merge)
+        more = meanwhile is not None and await meanwhile()
+    if more:
+        await backend.execute(transfer_statement(backend.dialect.name, "commit_lazily"))
+    return written
 
 
 async def import_table(

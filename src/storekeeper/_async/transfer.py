@@ -194,10 +194,12 @@ class _ReadAhead:
         self._next: Sequence[dict[str, Any]] | None = None
         self._fetched = False
 
-    async def fetch(self) -> None:
+    async def fetch(self) -> bool:
+        """Read the next batch (once); whether there is one."""
         if not self._fetched:
             self._next = await anext(self._batches, None)
             self._fetched = True
+        return self._next is not None
 
     async def take(self) -> Sequence[dict[str, Any]] | None:
         await self.fetch()

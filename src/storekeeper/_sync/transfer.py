@@ -196,10 +196,12 @@ class _ReadAhead:
         self._next: Sequence[dict[str, Any]] | None = None
         self._fetched = False
 
-    def fetch(self) -> None:
+    def fetch(self) -> bool:
+        """Read the next batch (once); whether there is one."""
         if not self._fetched:
             self._next = next(self._batches, None)
             self._fetched = True
+        return self._next is not None
 
     def take(self) -> Sequence[dict[str, Any]] | None:
         self.fetch()

@@ -367,12 +367,12 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
 
     async def copy_in(
         self, sql: str, rows: Sequence[Sequence[Any]], meanwhile: Meanwhile | None = None
-    ) -> None:
+    ) -> bool:
         conn = self.current()
         if not isinstance(conn, AsyncPostgreSQLConnection):
             async with self.transaction():
-                await self.copy_in(sql, rows, meanwhile)
-            return
+                return await self.copy_in(sql, rows, meanwhile)
+        more = False
         try:
             async with conn.raw.cursor() as cur:
                 async with cur.copy(sql) as copy:
@@ -381,9 +381,10 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
                     if meanwhile is not None:
                         # the server works through the rows sent while the caller
                         # works too (reads its next batch); the end of the copy waits
-                        await meanwhile()
+                        more = await meanwhile()
         except psycopg.Error as exc:
             raise conn._fail(exc) from exc
+        return more
 
     # -- connections: from the pool, back to the pool --
     async def acquire(self) -> AsyncSQLConnection:

@@ -33,9 +33,10 @@ from ...sql.dialect import Dialect, repeatable
 
 __all__ = ["Listener", "SQLBackend", "SQLConnection", "Meanwhile", "Params"]
 
-#: awaited once by a bulk write while the database digests the rows sent, before waiting
-#: for it (a copy reads the next batch of its source then: :meth:`AsyncSQLBackend.copy_in`)
-Meanwhile = Callable[[], None]
+#: awaited once by a bulk write while the database takes in the rows sent, before waiting
+#: for it (a copy reads the next batch of its source then: :meth:`AsyncSQLBackend.copy_in`);
+#: answers whether another write of the same run follows (the copy's next batch)
+Meanwhile = Callable[[], bool]
 
 #: statement parameters: positional, or named (``:name`` / ``%(name)s``)
 Params = Sequence[Any] | Mapping[str, Any]
@@ -354,10 +355,11 @@ class SQLBackend(ABC):
 
     def copy_in(
         self, sql: str, rows: Sequence[Sequence[Any]], meanwhile: Meanwhile | None = None
-    ) -> None:
+    ) -> bool:
         """Feed *rows* to the bulk-load statement *sql* (where the dialect has
         ``copy_import``), on the caller's transaction; *meanwhile* is awaited once
-        every row is sent, while the database is still taking them in."""
+        every row is sent, while the database is still taking them in. Returns what
+        *meanwhile* answered (False without one)."""
         raise UnsupportedOperation(f"{self.name} has no bulk load", backend=self.name)
 
     # -- transactions --

@@ -369,12 +369,12 @@ class PostgreSQLBackend(SQLBackend):
 
     def copy_in(
         self, sql: str, rows: Sequence[Sequence[Any]], meanwhile: Meanwhile | None = None
-    ) -> None:
+    ) -> bool:
         conn = self.current()
         if not isinstance(conn, PostgreSQLConnection):
             with self.transaction():
-                self.copy_in(sql, rows, meanwhile)
-            return
+                return self.copy_in(sql, rows, meanwhile)
+        more = False
         try:
             with conn.raw.cursor() as cur:
                 with cur.copy(sql) as copy:
@@ -383,9 +383,10 @@ class PostgreSQLBackend(SQLBackend):
                     if meanwhile is not None:
                         # the server works through the rows sent while the caller
                         # works too (reads its next batch); the end of the copy waits
-                        meanwhile()
+                        more = meanwhile()
         except psycopg.Error as exc:
             raise conn._fail(exc) from exc
+        return more
 
     # -- connections: from the pool, back to the pool --
     def acquire(self) -> SQLConnection:
