@@ -388,13 +388,13 @@ class SQLQueue(Queue):
         w = t.written(rows)
         written = 0
         if t.staged is not None:
-            direct, server_now, *staged = t.staged
+            direct, server_now, create, copy, merge = t.staged
             with self.backend.transaction():
                 now = self.backend.fetchone(server_now)
                 assert now is not None
                 return copy_new(
-                    self.backend, direct, t.copy_rows(w, now[0]),
-                    (staged[0], staged[1], staged[2]), lambda: t.stage_rows(w), meanwhile,
+                    self.backend, direct, t.copy_rows(w, now[0]), (create, copy, merge),
+                    lambda: t.stage_rows(w), meanwhile,
                 )
         now_s = time.time()
         step = t.rows_per_insert
