@@ -78,6 +78,7 @@ NAME_MAP: dict[str, str] = {
     "aiomysql": "pymysql",
     "AbstractAsyncContextManager": "AbstractContextManager",
     "async_copy": "copy",
+    "anext": "next",
 }
 
 _ASYNC_PREFIX_RE = re.compile(r"Async(?=[A-Z])")

@@ -10,19 +10,20 @@ such rows leaving existing ones alone, and counts them.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..core.transfer import PortableRows
 from ..errors import DuplicateError
 from ..sql.transfer import TableTransfer, table_transfer, transfer_statement
-from .backends.base import AsyncSQLBackend
+from .backends.base import AsyncSQLBackend, Meanwhile
 
-__all__ = ["AsyncSQLRows", "export_table", "import_table"]
+__all__ = ["AsyncSQLRows", "copy_new", "export_table", "import_table"]
 
 
 async def export_table(
     backend: AsyncSQLBackend, t: TableTransfer, after: Any, limit: int
-) -> list[dict[str, Any]]:
+) -> PortableRows:
     """Up to *limit* portable rows of *t*'s table whose key is above *after* (None: the first)."""
     p: dict[str, Any] = {"n": limit}
     if t.needs_now:
@@ -31,29 +32,54 @@ async def export_table(
         rows = await backend.fetchall(t.first, p)
     else:
         rows = await backend.fetchall(t.after, {**p, "after": after})
-    return [t.to_portable(r) for r in rows]
+    return t.portable(rows)
+
+
+async def copy_new(
+    backend: AsyncSQLBackend, direct: str, data: Sequence[Sequence[Any]],
+    staged: tuple[str, str, str], stage_data: Callable[[], Sequence[Sequence[Any]]],
+    meanwhile: Meanwhile | None = None,
+) -> int:
+    """Write a batch by bulk load (on the caller's transaction), leaving rows whose key
+    exists alone; return how many were new.
+
+    *direct* loads *data* straight into the table: the fast path, when no row of
+    the batch is there yet (a fresh copy). When one is (a copy run again), the
+    batch goes to a stage instead (*staged*: create it, load *stage_data()* into
+    it, merge the missing rows from it). *meanwhile*: see :meth:`AsyncSQLBackend.copy_in`;
+    when it answers that another batch follows, this one commits without waiting for
+    the disk: the commit of the last batch waits, and makes every earlier one durable
+    with it (a crash in between loses batches a copy run again writes anew).
+    """
+    try:
+        async with backend.transaction():
+            more = await backend.copy_in(direct, data, meanwhile)
+        written = len(data)
+    except DuplicateError:
+        create, copy, merge = staged
+        await backend.execute(create)
+        await backend.copy_in(copy, stage_data())
+        written = await backend.execute(merge)
+        more = meanwhile is not None and await meanwhile()
+    if more:
+        await backend.execute(transfer_statement(backend.dialect.name, "commit_lazily"))
+    return written
 
 
 async def import_table(
-    backend: AsyncSQLBackend, t: TableTransfer, rows: Sequence[Mapping[str, Any]]
+    backend: AsyncSQLBackend, t: TableTransfer, rows: Sequence[Mapping[str, Any]],
+    meanwhile: Meanwhile | None = None,
 ) -> int:
-    """Insert *rows* (portable), leaving rows whose key exists alone; return how many were new."""
+    """Insert *rows* (portable), leaving rows whose key exists alone; return how many were
+    new. *meanwhile*: see :meth:`AsyncSQLBackend.copy_in` (where the write is a bulk load)."""
     written = 0
     if t.staged is not None:
         direct, create, copy, merge = t.staged
         data = t.copy_rows(rows)
         async with backend.transaction():
-            try:
-                # none of them there yet (a fresh copy): straight in
-                async with backend.transaction():
-                    await backend.copy_in(direct, data)
-                return len(data)
-            except DuplicateError:
-                pass
-            # some are there (a copy run again): only the missing ones
-            await backend.execute(create)
-            await backend.copy_in(copy, data)
-            return await backend.execute(merge)
+            return await copy_new(
+                backend, direct, data, (create, copy, merge), lambda: data, meanwhile
+            )
     step = t.rows_per_insert
     async with backend.transaction():
         for start in range(0, len(rows), step):
@@ -72,11 +98,13 @@ class AsyncSQLRows:
     def _table(self, kind: str) -> TableTransfer:
         return table_transfer(self.backend.dialect.name, kind)
 
-    async def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+    async def _export_rows(self, kind: str, after: Any, limit: int) -> PortableRows:
         return await export_table(self.backend, self._table(kind), after, limit)
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
-        return await import_table(self.backend, self._table(kind), rows)
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
+        return await import_table(self.backend, self._table(kind), rows, meanwhile)
 
     async def _count_rows(self, kind: str) -> int:
         t = self._table(kind)
@@ -87,9 +115,11 @@ class AsyncSQLRows:
 class AsyncSQLTaskRows(AsyncSQLRows):
     """Task states: written without their parent link, linked once every state is there."""
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         unlinked = [{**r, "parent_state_id": None} for r in rows]
-        return await import_table(self.backend, self._table(kind), unlinked)
+        return await import_table(self.backend, self._table(kind), unlinked, meanwhile)
 
     async def _link_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
         sql = transfer_statement(self.backend.dialect.name, "link_parent", table="task_states")

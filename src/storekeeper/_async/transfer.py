@@ -31,6 +31,7 @@ from ..core.transfer import KINDS, CopyStats, Progress, check_include
 from ..errors import StorageError, UnsupportedOperation, ValidationError
 from ..sql.schema import store_schema
 from ..sql.transfer import TABLES
+from .backends.base import Meanwhile
 
 if TYPE_CHECKING:
     from .store import AsyncDataStore
@@ -120,7 +121,7 @@ class _StoreSide:
 
     async def batches(
         self, kind: str, coll: tuple[str, list[str], list[str]] | None, size: int
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncIterator[Sequence[dict[str, Any]]]:
         key = "id" if coll is not None else _key(kind)
         target = self._repo(coll) if coll is not None else self._cap(kind)
         if coll is None and hasattr(target, "_export_pages"):
@@ -142,15 +143,16 @@ class _StoreSide:
             after = rows[-1][key]
 
     async def write(
-        self, kind: str, coll: tuple[str, list[str], list[str]] | None, rows: list[dict[str, Any]]
+        self, kind: str, coll: tuple[str, list[str], list[str]] | None,
+        rows: Sequence[dict[str, Any]], meanwhile: Meanwhile,
     ) -> int:
         if coll is not None:
-            n: int = await self._repo(coll)._import_rows(rows)
+            n: int = await self._repo(coll)._import_rows(rows, meanwhile)
             return n
-        n = await self._cap(kind)._import_rows(kind, rows)
+        n = await self._cap(kind)._import_rows(kind, rows, meanwhile)
         return n
 
-    async def link(self, kind: str, rows: list[dict[str, Any]]) -> None:
+    async def link(self, kind: str, rows: Sequence[dict[str, Any]]) -> None:
         cap = self._cap(kind)
         link = getattr(cap, "_link_rows", None)
         if link is not None:
@@ -182,6 +184,29 @@ async def _open(store: AsyncDataStore | str) -> tuple[AsyncDataStore, bool]:
     )
 
 
+class _ReadAhead:
+    """The batches of a source, read one ahead: :meth:`fetch` reads the next batch
+    (once) while the target still takes in the current one (``meanwhile`` of the
+    target's write), :meth:`take` hands it over (reading it now if it was not)."""
+
+    def __init__(self, batches: AsyncIterator[Sequence[dict[str, Any]]]) -> None:
+        self._batches = batches
+        self._next: Sequence[dict[str, Any]] | None = None
+        self._fetched = False
+
+    async def fetch(self) -> bool:
+        """Read the next batch (once); whether there is one."""
+        if not self._fetched:
+            self._next = await anext(self._batches, None)
+            self._fetched = True
+        return self._next is not None
+
+    async def take(self) -> Sequence[dict[str, Any]] | None:
+        await self.fetch()
+        self._fetched = False
+        return self._next
+
+
 async def _move(
     src: Any, dst: Any, kinds: Sequence[str], batch_size: int, progress: Progress | None,
     stats: CopyStats, *, verify: bool,
@@ -200,8 +225,9 @@ async def _move(
         for coll in colls:
             if coll is not None and hasattr(dst, "announce"):
                 dst.announce(coll)
-            async for rows in src.batches(kind, coll, batch_size):
-                n = await dst.write(kind, coll, rows)
+            ahead = _ReadAhead(src.batches(kind, coll, batch_size))
+            while (rows := await ahead.take()) is not None:
+                n = await dst.write(kind, coll, rows, ahead.fetch)
                 ks.read += len(rows)
                 ks.written += n
                 ks.skipped += len(rows) - n
@@ -345,7 +371,9 @@ class _FileWriter:
             {"collection": coll[0], "indexes": coll[1], "search_fields": coll[2]}
         ) + "\n")
 
-    async def write(self, kind: str, coll: Any, rows: list[dict[str, Any]]) -> int:
+    async def write(
+        self, kind: str, coll: Any, rows: Sequence[dict[str, Any]], meanwhile: Meanwhile
+    ) -> int:
         fh = self.fh
         for r in rows:
             line: dict[str, Any] = {"kind": kind, "row": r}

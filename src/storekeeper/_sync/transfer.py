@@ -33,6 +33,7 @@ from ..core.transfer import KINDS, CopyStats, Progress, check_include
 from ..errors import StorageError, UnsupportedOperation, ValidationError
 from ..sql.schema import store_schema
 from ..sql.transfer import TABLES
+from .backends.base import Meanwhile
 
 if TYPE_CHECKING:
     from .store import DataStore
@@ -122,7 +123,7 @@ class _StoreSide:
 
     def batches(
         self, kind: str, coll: tuple[str, list[str], list[str]] | None, size: int
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[Sequence[dict[str, Any]]]:
         key = "id" if coll is not None else _key(kind)
         target = self._repo(coll) if coll is not None else self._cap(kind)
         if coll is None and hasattr(target, "_export_pages"):
@@ -144,15 +145,16 @@ class _StoreSide:
             after = rows[-1][key]
 
     def write(
-        self, kind: str, coll: tuple[str, list[str], list[str]] | None, rows: list[dict[str, Any]]
+        self, kind: str, coll: tuple[str, list[str], list[str]] | None,
+        rows: Sequence[dict[str, Any]], meanwhile: Meanwhile,
     ) -> int:
         if coll is not None:
-            n: int = self._repo(coll)._import_rows(rows)
+            n: int = self._repo(coll)._import_rows(rows, meanwhile)
             return n
-        n = self._cap(kind)._import_rows(kind, rows)
+        n = self._cap(kind)._import_rows(kind, rows, meanwhile)
         return n
 
-    def link(self, kind: str, rows: list[dict[str, Any]]) -> None:
+    def link(self, kind: str, rows: Sequence[dict[str, Any]]) -> None:
         cap = self._cap(kind)
         link = getattr(cap, "_link_rows", None)
         if link is not None:
@@ -184,6 +186,29 @@ def _open(store: DataStore | str) -> tuple[DataStore, bool]:
     )
 
 
+class _ReadAhead:
+    """The batches of a source, read one ahead: :meth:`fetch` reads the next batch
+    (once) while the target still takes in the current one (``meanwhile`` of the
+    target's write), :meth:`take` hands it over (reading it now if it was not)."""
+
+    def __init__(self, batches: Iterator[Sequence[dict[str, Any]]]) -> None:
+        self._batches = batches
+        self._next: Sequence[dict[str, Any]] | None = None
+        self._fetched = False
+
+    def fetch(self) -> bool:
+        """Read the next batch (once); whether there is one."""
+        if not self._fetched:
+            self._next = next(self._batches, None)
+            self._fetched = True
+        return self._next is not None
+
+    def take(self) -> Sequence[dict[str, Any]] | None:
+        self.fetch()
+        self._fetched = False
+        return self._next
+
+
 def _move(
     src: Any, dst: Any, kinds: Sequence[str], batch_size: int, progress: Progress | None,
     stats: CopyStats, *, verify: bool,
@@ -202,8 +227,9 @@ def _move(
         for coll in colls:
             if coll is not None and hasattr(dst, "announce"):
                 dst.announce(coll)
-            for rows in src.batches(kind, coll, batch_size):
-                n = dst.write(kind, coll, rows)
+            ahead = _ReadAhead(src.batches(kind, coll, batch_size))
+            while (rows := ahead.take()) is not None:
+                n = dst.write(kind, coll, rows, ahead.fetch)
                 ks.read += len(rows)
                 ks.written += n
                 ks.skipped += len(rows) - n
@@ -347,7 +373,9 @@ class _FileWriter:
             {"collection": coll[0], "indexes": coll[1], "search_fields": coll[2]}
         ) + "\n")
 
-    def write(self, kind: str, coll: Any, rows: list[dict[str, Any]]) -> int:
+    def write(
+        self, kind: str, coll: Any, rows: Sequence[dict[str, Any]], meanwhile: Meanwhile
+    ) -> int:
         fh = self.fh
         for r in rows:
             line: dict[str, Any] = {"kind": kind, "row": r}

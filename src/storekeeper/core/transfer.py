@@ -3,6 +3,11 @@
 A portable row maps a table's column names to JSON values: timestamps as
 ISO-8601 UTC text, JSON columns as their JSON text. Every backend reads and
 writes its records in this form, so any two of them can exchange records.
+
+A SQL backend reads a batch as :class:`PortableRows`: the driver's tuples,
+converted column by column where a column's values are not portable yet, and
+seen as dicts only by whoever looks at a row; a SQL backend writing the same
+columns takes the tuples as they are.
 """
 
 from __future__ import annotations
@@ -10,18 +15,21 @@ from __future__ import annotations
 import datetime as _dt
 import heapq
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, overload
 
 from ..errors import ValidationError
 
 __all__ = [
     "KINDS",
+    "ColumnCodec",
     "CopyStats",
     "KindStats",
+    "PortableRows",
     "check_include",
+    "convert_columns",
     "from_iso",
     "iso",
     "page",
@@ -48,6 +56,98 @@ def from_iso(value: str | _dt.datetime | None) -> _dt.datetime | None:
         return value
     parsed = _dt.datetime.fromisoformat(value)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_dt.UTC)
+
+
+#: how one column of a batch becomes what it must be: the value types kept as they are
+#: (None: none, every value is converted) and the function converting any other value
+#: (given None too, where None is not kept)
+ColumnCodec = tuple[frozenset[type] | None, Callable[[Any], Any]]
+
+
+def convert_columns(
+    rows: Sequence[tuple[Any, ...]], codecs: Sequence[ColumnCodec | None]
+) -> list[tuple[Any, ...]]:
+    """*rows* with each column through its codec (None: the column as it is).
+
+    Column by column: a column whose values are all of the kept types costs
+    one pass of ``type()`` and no call per value; where no column needs
+    converting, the rows come back as they are.
+    """
+    if not rows:
+        return []
+    todo: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, codec in enumerate(codecs):
+        if codec is None:
+            continue
+        keep, conv = codec
+        # (itemgetter: the check makes no object per row)
+        if keep is None or not keep.issuperset(map(type, map(itemgetter(i), rows))):
+            todo.append((i, conv))
+    if not todo:
+        return rows if isinstance(rows, list) else list(rows)
+    cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for i, conv in todo:
+        cols[i] = list(map(conv, cols[i]))
+    return list(zip(*cols, strict=True))
+
+
+class PortableRows(Sequence[dict[str, Any]]):
+    """A batch of portable rows held as tuples of the values of :attr:`names`.
+
+    Looked at as a sequence it is a sequence of dicts (one is made for each
+    row looked at, every time); an import writing these columns takes the
+    tuples with :meth:`tuples`, and no dict is ever made.
+    """
+
+    __slots__ = ("names", "values")
+
+    def __init__(self, names: Sequence[str], values: list[tuple[Any, ...]]) -> None:
+        self.names = tuple(names)
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> PortableRows: ...
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | PortableRows:
+        if isinstance(i, slice):
+            return PortableRows(self.names, self.values[i])
+        return dict(zip(self.names, self.values[i], strict=True))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        names = self.names
+        return (dict(zip(names, v, strict=True)) for v in self.values)
+
+    def __repr__(self) -> str:
+        return f"PortableRows({self.names!r}, {len(self.values)} rows)"
+
+    def columns(self, names: Sequence[str]) -> list[Sequence[Any]] | None:
+        """The values of each of *names*, column by column (None when one of *names*
+        is not a column here)."""
+        try:
+            idx = [self.names.index(n) for n in names]
+        except ValueError:
+            return None
+        cols = list(zip(*self.values, strict=True)) or [()] * len(self.names)
+        return [cols[i] for i in idx]
+
+    def tuples(self, names: Sequence[str]) -> list[tuple[Any, ...]] | None:
+        """The rows as tuples of the values of *names*, in that order (None when
+        one of *names* is not a column here)."""
+        if tuple(names) == self.names:
+            return self.values
+        try:
+            idx = [self.names.index(n) for n in names]
+        except ValueError:
+            return None
+        if len(idx) == 1:
+            (i,) = idx
+            return [(v[i],) for v in self.values]
+        pick = itemgetter(*idx)
+        return [pick(v) for v in self.values]
 
 
 def stable_id(*parts: str) -> str:

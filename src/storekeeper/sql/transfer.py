@@ -11,13 +11,15 @@ driver's values and portable rows. Statements are the named ones of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from ..core.transfer import iso
+from ..core.transfer import ColumnCodec, PortableRows, convert_columns, iso
 from . import dialect_of
 from .components import from_db_time
 from .dialect import Dialect, Queries, load_queries
@@ -29,6 +31,7 @@ __all__ = [
     "TableTransfer",
     "collection_transfer",
     "list_collections_sql",
+    "portable_ts",
     "table_transfer",
     "transfer_statement",
 ]
@@ -97,17 +100,31 @@ def _render(
     return q.render_with_params(dialect, name, slots=slots, **named)[0]
 
 
-def _ts(v: Any) -> str | None:
+#: a timestamp as portable rows carry it already (what :func:`iso` writes)
+_PORTABLE_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
+
+
+def portable_ts(v: Any) -> str | None:
+    """A driver's timestamp (datetime or text) as portable text; portable text as it is."""
+    if type(v) is str and _PORTABLE_TS.fullmatch(v):
+        return v
     return iso(from_db_time(v))
 
 
-def _plain_text(v: Any) -> Any:
-    return v if type(v) is str else _text(v)
+def _none_or(conv: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else conv(v)
 
 
-#: column type -> how a driver's value becomes a portable one
-_CONVERTERS: dict[str, Any] = {
-    "ts": _ts, "bool": bool, "int": int, "float": float, "text": _plain_text, "json": _plain_text,
+_NONE = type(None)
+
+#: column type -> how a column of driver values becomes portable (see ``convert_columns``)
+_TO_PORTABLE: dict[str, ColumnCodec] = {
+    "text": (frozenset({str, _NONE}), _text),
+    "json": (frozenset({str, _NONE}), _text),
+    "int": (frozenset({int, _NONE}), _none_or(int)),
+    "float": (frozenset({float, _NONE}), _none_or(float)),
+    "bool": (frozenset({bool, _NONE}), _none_or(bool)),
+    "ts": (None, portable_ts),
 }
 
 
@@ -135,7 +152,14 @@ class TableTransfer:
         #: the statements take ``:now`` (unix seconds)
         self.needs_now = bool(spec.expires)
         self.names = [c for c, _ in spec.columns]
-        self._convs = [_CONVERTERS[kind] for _, kind in spec.columns]
+        self._to_portable = [_TO_PORTABLE[kind] for _, kind in spec.columns]
+        #: what binding a portable value takes, per column (None: nothing)
+        self._to_bind: list[ColumnCodec | None] = [
+            (None, _none_or(lambda v: dialect.ts_param(from_db_time(v)))) if kind == "ts"
+            else (frozenset({bool, _NONE}), _none_or(bool)) if kind == "bool"
+            else None
+            for _, kind in spec.columns
+        ]
         #: where every portable value is bound as it is (no time or boolean column): a
         #: row's values in column order, picked in one call
         self._as_is: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = None
@@ -176,14 +200,23 @@ class TableTransfer:
             )
         return sql
 
-    def to_portable(self, row: Sequence[Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, conv, v in zip(self.names, self._convs, row, strict=True):
-            out[name] = None if v is None else conv(v)
-        return out
+    def portable(self, rows: Sequence[tuple[Any, ...]]) -> PortableRows:
+        """The driver's *rows* (values in column order) as portable rows."""
+        return PortableRows(self.names, convert_columns(rows, self._to_portable))
+
+    def _bound(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]] | None:
+        """*rows* as tuples to bind, where they come as :class:`PortableRows` of these columns."""
+        if isinstance(rows, PortableRows):
+            values = rows.tuples(self.names)
+            if values is not None:
+                return convert_columns(values, self._to_bind)
+        return None
 
     def copy_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         """*rows* (portable) as the tuples a COPY of :attr:`staged` writes."""
+        bound = self._bound(rows)
+        if bound is not None:
+            return bound
         if self._as_is is not None:
             try:
                 return [self._as_is(r) for r in rows]
@@ -195,6 +228,9 @@ class TableTransfer:
 
     def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Positional parameters of :meth:`insert` for *rows* (portable rows)."""
+        bound = self._bound(rows)
+        if bound is not None:
+            return list(chain.from_iterable(bound))
         out: list[Any] = []
         if self._as_is is not None:
             try:

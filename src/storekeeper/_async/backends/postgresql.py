@@ -39,7 +39,7 @@ from ...errors import (
 from ...redact import Scrubber
 from ...sql.collection import CollectionSQL
 from ...sql.postgresql import PostgreSQLDialect
-from .base import AsyncSQLBackend, AsyncSQLConnection, Params
+from .base import AsyncSQLBackend, AsyncSQLConnection, Meanwhile, Params
 
 __all__ = ["AsyncPostgreSQLBackend", "AsyncPostgreSQLListener"]
 
@@ -365,19 +365,26 @@ class AsyncPostgreSQLBackend(AsyncSQLBackend):
         except psycopg.Error as exc:
             raise conn._fail(exc) from exc
 
-    async def copy_in(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    async def copy_in(
+        self, sql: str, rows: Sequence[Sequence[Any]], meanwhile: Meanwhile | None = None
+    ) -> bool:
         conn = self.current()
         if not isinstance(conn, AsyncPostgreSQLConnection):
             async with self.transaction():
-                await self.copy_in(sql, rows)
-            return
+                return await self.copy_in(sql, rows, meanwhile)
+        more = False
         try:
             async with conn.raw.cursor() as cur:
                 async with cur.copy(sql) as copy:
                     for row in rows:
                         await copy.write_row(row)
+                    if meanwhile is not None:
+                        # the server works through the rows sent while the caller
+                        # works too (reads its next batch); the end of the copy waits
+                        more = await meanwhile()
         except psycopg.Error as exc:
             raise conn._fail(exc) from exc
+        return more
 
     # -- connections: from the pool, back to the pool --
     async def acquire(self) -> AsyncSQLConnection:

@@ -16,6 +16,7 @@ from ...core.caching import incremented
 from ...core.entities import loads
 from ...core.transfer import page
 from ...errors import ConfigError, StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import AsyncMemoryBackend
 from .base import AsyncCache
 
@@ -62,7 +63,9 @@ class AsyncMemoryCache(AsyncCache):
         with self._lock:
             return sum(1 for _, e in self._data.values() if e is None or e > now)
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         if self.backend._closed:
             raise StorageError("the memory store was closed")
         n = 0

@@ -22,6 +22,7 @@ from ...core.caching import not_an_integer
 from ...core.entities import loads
 from ...core.redis_layout import cache_pattern, cache_root, incr_refused, ttl_from_pttl, ttl_ms
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.redis import AsyncRedisBackend
 from .base import AsyncCache
 
@@ -133,7 +134,9 @@ class AsyncRedisCache(AsyncCache):
             n += len(rows)
         return n
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         now = time.time()
         cmds: list[tuple[Any, ...]] = []
         for r in rows:

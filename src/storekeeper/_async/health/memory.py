@@ -10,6 +10,7 @@ from typing import Any
 from ...core.entities import loads
 from ...core.transfer import from_iso, iso, page, stable_id
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import AsyncMemoryBackend
 from .base import AsyncHealth, Heartbeat
 
@@ -41,7 +42,9 @@ class AsyncMemoryHealth(AsyncHealth):
         with self.backend.lock:
             return len(self._beats)
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         self._check()
         n = 0
         with self.backend.lock:

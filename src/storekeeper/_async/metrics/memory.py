@@ -10,6 +10,7 @@ from ...core.components import MetricBucket, MetricPoint, PortMetrics
 from ...core.entities import loads
 from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import AsyncMemoryBackend
 from .base import AsyncMetrics, NewMetric, NewPort
 
@@ -55,7 +56,9 @@ class AsyncMemoryMetrics(AsyncMetrics):
         with self.backend.lock:
             return len(self._metrics if kind == "metrics" else self._ports)
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         self._check()
         n = 0
         with self.backend.lock:

@@ -24,6 +24,7 @@ from ...core.entities import loads, new_id
 from ...core.records import STATUSES, Message, QueueStats
 from ...core.transfer import from_iso, iso
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import AsyncMemoryBackend
 from .base import AsyncQueue, NewMessage, lease_error
 
@@ -341,7 +342,9 @@ class AsyncMemoryQueue(AsyncQueue):
                 if r.status in ("pending", "processing", "failed", "dead_letter")
             )
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         now = time.time()
         n = 0
         touched: set[str] = set()

@@ -72,6 +72,7 @@ from ...core.redis_layout import (
 )
 from ...core.transfer import from_iso, iso
 from ...errors import LeaseError
+from ..backends.base import Meanwhile
 from ..backends.redis import AsyncRedisBackend
 from .base import AsyncQueue, NewMessage, lease_error
 
@@ -353,7 +354,9 @@ class AsyncRedisQueue(AsyncQueue):
             total += sum(int(c) for c in counts)
         return total
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         k = self._keys
         by_queue: dict[str, list[Any]] = {}
         for r in rows:

@@ -28,10 +28,12 @@ from ..._compat import rt_async as rt
 from ...core.entities import new_id, utcnow_iso
 from ...core.queueing import MAX_BATCH
 from ...core.records import STATUSES, Message, QueueStats
+from ...core.transfer import PortableRows
 from ...errors import DatabaseConnectionError, LeaseError, TransactionError
 from ...sql.queue import as_utc, is_uuid, message_from_row, queue_sql
 from ...sql.queue_transfer import queue_transfer_sql
-from ..backends.base import AsyncSQLBackend
+from ..backends.base import AsyncSQLBackend, Meanwhile
+from ..tables import copy_new
 from .base import AsyncQueue, NewMessage, lease_error
 
 __all__ = ["AsyncSQLQueue"]
@@ -368,34 +370,41 @@ class AsyncSQLQueue(AsyncQueue):
         return QueueStats(queue=q, oldest_pending_age=age, **counts)
 
     # -- copy, export, import and retention (storekeeper.copy and ds.cleanup drive these) --
-    async def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+    async def _export_rows(self, kind: str, after: Any, limit: int) -> PortableRows:
         t = queue_transfer_sql(self.backend.dialect.name)
         p: dict[str, Any] = {"n": limit, "now": time.time()}
         if after is None:
             rows = await self.backend.fetchall(t.export_first, p)
         else:
             rows = await self.backend.fetchall(t.export_after, {**p, "after": after})
-        return [t.to_portable(r) for r in rows]
+        return t.portable(rows)
 
     async def _count_rows(self, kind: str) -> int:
         row = await self.backend.fetchone(queue_transfer_sql(self.backend.dialect.name).count)
         return int(row[0]) if row else 0
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         t = queue_transfer_sql(self.backend.dialect.name)
+        w = t.written(rows)
         written = 0
-        now = time.time()
         if t.staged is not None:
-            create, copy, merge = t.staged
+            direct, server_now, create, copy, merge = t.staged
             async with self.backend.transaction():
-                await self.backend.execute(create)
-                await self.backend.copy_in(copy, t.copy_rows(rows))
-                return await self.backend.execute(merge)
+                now = await self.backend.fetchone(server_now)
+                assert now is not None
+                return await copy_new(
+                    self.backend, direct, t.copy_rows(w, now[0]), (create, copy, merge),
+                    lambda: t.stage_rows(w), meanwhile,
+                )
+        now_s = time.time()
+        step = t.rows_per_insert
         async with self.backend.transaction():
-            for start in range(0, len(rows), t.rows_per_insert):
-                chunk = rows[start : start + t.rows_per_insert]
-                sql, names = t.insert(len(chunk))
-                written += await self.backend.execute(sql, t.params(chunk, names, now))
+            for start in range(0, len(rows), step):
+                chunk = w.part(start, start + step)
+                sql, names = t.insert(len(chunk.id))
+                written += await self.backend.execute(sql, t.params(chunk, names, now_s))
         return written
 
     async def _count_completed_before(self, before: _dt.datetime) -> int:

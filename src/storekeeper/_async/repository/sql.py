@@ -21,10 +21,11 @@ from ...core.entities import (
 from ...core.filters import QueryFilter, SortOrder, compile_filters, sort_key, validate_path
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
 from ...core.query import plan_search, prepare_list, tokenize_query
+from ...core.transfer import PortableRows
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ...sql.collection import CollectionSQL
 from ...sql.transfer import collection_transfer, list_collections_sql
-from ..backends.base import AsyncSQLBackend
+from ..backends.base import AsyncSQLBackend, Meanwhile
 from ..tables import export_table, import_table
 from .base import AsyncRepository
 
@@ -86,17 +87,19 @@ class AsyncSQLRepository(AsyncRepository[T]):
         rows = await backend.fetchall(list_collections_sql(backend.dialect.name))
         return [(r[0], list(orjson.loads(r[1])), list(orjson.loads(r[2]))) for r in rows]
 
-    async def _export_rows(self, after: Any, limit: int) -> list[dict[str, Any]]:
+    async def _export_rows(self, after: Any, limit: int) -> PortableRows:
         if not self._ready:
             await self._ensure()
         t = collection_transfer(self.backend.dialect.name, self.table)
         return await export_table(self.backend, t, after, limit)
 
-    async def _import_rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         if not self._ready:
             await self._ensure()
         t = collection_transfer(self.backend.dialect.name, self.table)
-        return await import_table(self.backend, t, rows)
+        return await import_table(self.backend, t, rows, meanwhile)
 
     async def _count_rows(self) -> int:
         return await self.count()

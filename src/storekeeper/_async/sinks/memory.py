@@ -12,6 +12,7 @@ from ...core.filters import Condition, SortOrder, matches
 from ...core.paging import Page, encode_cursor
 from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import AsyncMemoryBackend
 from .base import AsyncSinks, NewItem
 
@@ -42,7 +43,9 @@ class AsyncMemorySinks(AsyncSinks):
         with self.backend.lock:
             return sum(len(items) for items in self._items.values())
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         self._check()
         n = 0
         with self.backend.lock:

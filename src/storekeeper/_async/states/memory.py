@@ -10,6 +10,7 @@ from ...core.components import ComponentState
 from ...core.entities import loads, new_id
 from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import AsyncMemoryBackend
 from .base import AsyncStates
 
@@ -44,7 +45,9 @@ class AsyncMemoryStates(AsyncStates):
         with self.backend.lock:
             return sum(len(rows) for rows in self._rows.values())
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         self._check()
         n = 0
         with self.backend.lock:

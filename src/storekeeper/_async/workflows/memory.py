@@ -25,6 +25,7 @@ from ...core.workflows import (
     WorkflowExecution,
 )
 from ...errors import DuplicateError, NotFoundError, TransactionError, ValidationError
+from ..backends.base import Meanwhile
 from ..backends.memory import AsyncMemoryBackend
 from .base import AsyncTasks, AsyncWorkflows, Conditions, JSONFields
 
@@ -149,7 +150,9 @@ class _MemoryRows:
         with self.t.lock:
             return len(self._docs())
 
-    async def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         n = 0
         with self.t.lock:
             docs = self._docs()

@@ -16,7 +16,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator, Callable, Mapping, Sequence
+from collections.abc import Iterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -31,7 +31,12 @@ from ...errors import (
 from ...sql.collection import CollectionSQL
 from ...sql.dialect import Dialect, repeatable
 
-__all__ = ["Listener", "SQLBackend", "SQLConnection", "Params"]
+__all__ = ["Listener", "SQLBackend", "SQLConnection", "Meanwhile", "Params"]
+
+#: awaited once by a bulk write while the database takes in the rows sent, before waiting
+#: for it (a copy reads the next batch of its source then: :meth:`AsyncSQLBackend.copy_in`);
+#: answers whether another write of the same run follows (the copy's next batch)
+Meanwhile = Callable[[], bool]
 
 #: statement parameters: positional, or named (``:name`` / ``%(name)s``)
 Params = Sequence[Any] | Mapping[str, Any]
@@ -348,9 +353,13 @@ class SQLBackend(ABC):
             params += row
         self.execute(sql.insert_many(len(rows)), params)
 
-    def copy_in(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def copy_in(
+        self, sql: str, rows: Sequence[Sequence[Any]], meanwhile: Meanwhile | None = None
+    ) -> bool:
         """Feed *rows* to the bulk-load statement *sql* (where the dialect has
-        ``copy_import``), on the caller's transaction."""
+        ``copy_import``), on the caller's transaction; *meanwhile* is awaited once
+        every row is sent, while the database is still taking them in. Returns what
+        *meanwhile* answered (False without one)."""
         raise UnsupportedOperation(f"{self.name} has no bulk load", backend=self.name)
 
     # -- transactions --

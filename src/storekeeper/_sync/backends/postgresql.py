@@ -41,7 +41,7 @@ from ...errors import (
 from ...redact import Scrubber
 from ...sql.collection import CollectionSQL
 from ...sql.postgresql import PostgreSQLDialect
-from .base import SQLBackend, SQLConnection, Params
+from .base import SQLBackend, SQLConnection, Meanwhile, Params
 
 __all__ = ["PostgreSQLBackend", "PostgreSQLListener"]
 
@@ -367,19 +367,26 @@ class PostgreSQLBackend(SQLBackend):
         except psycopg.Error as exc:
             raise conn._fail(exc) from exc
 
-    def copy_in(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def copy_in(
+        self, sql: str, rows: Sequence[Sequence[Any]], meanwhile: Meanwhile | None = None
+    ) -> bool:
         conn = self.current()
         if not isinstance(conn, PostgreSQLConnection):
             with self.transaction():
-                self.copy_in(sql, rows)
-            return
+                return self.copy_in(sql, rows, meanwhile)
+        more = False
         try:
             with conn.raw.cursor() as cur:
                 with cur.copy(sql) as copy:
                     for row in rows:
                         copy.write_row(row)
+                    if meanwhile is not None:
+                        # the server works through the rows sent while the caller
+                        # works too (reads its next batch); the end of the copy waits
+                        more = meanwhile()
         except psycopg.Error as exc:
             raise conn._fail(exc) from exc
+        return more
 
     # -- connections: from the pool, back to the pool --
     def acquire(self) -> SQLConnection:

@@ -18,6 +18,7 @@ from ...core.caching import incremented
 from ...core.entities import loads
 from ...core.transfer import page
 from ...errors import ConfigError, StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend
 from .base import Cache
 
@@ -64,7 +65,9 @@ class MemoryCache(Cache):
         with self._lock:
             return sum(1 for _, e in self._data.values() if e is None or e > now)
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         if self.backend._closed:
             raise StorageError("the memory store was closed")
         n = 0

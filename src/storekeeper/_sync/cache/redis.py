@@ -24,6 +24,7 @@ from ...core.caching import not_an_integer
 from ...core.entities import loads
 from ...core.redis_layout import cache_pattern, cache_root, incr_refused, ttl_from_pttl, ttl_ms
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.redis import RedisBackend
 from .base import Cache
 
@@ -135,7 +136,9 @@ class RedisCache(Cache):
             n += len(rows)
         return n
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         now = time.time()
         cmds: list[tuple[Any, ...]] = []
         for r in rows:

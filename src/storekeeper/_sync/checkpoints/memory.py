@@ -13,6 +13,7 @@ from ...core.components import Checkpoint
 from ...core.entities import loads, new_id
 from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend
 from .base import Checkpoints
 
@@ -74,7 +75,9 @@ class MemoryCheckpoints(Checkpoints):
         with self.backend.lock:
             return sum(len(rs) for rs in self._rows.values())
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         n = 0
         with self.backend.lock:
             ids = {r.id for rs in self._rows.values() for r in rs}

@@ -12,6 +12,7 @@ from typing import Any
 from ...core.entities import loads
 from ...core.transfer import from_iso, iso, page, stable_id
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend
 from .base import Health, Heartbeat
 
@@ -43,7 +44,9 @@ class MemoryHealth(Health):
         with self.backend.lock:
             return len(self._beats)
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         self._check()
         n = 0
         with self.backend.lock:

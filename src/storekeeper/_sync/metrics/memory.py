@@ -12,6 +12,7 @@ from ...core.components import MetricBucket, MetricPoint, PortMetrics
 from ...core.entities import loads
 from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend
 from .base import Metrics, NewMetric, NewPort
 
@@ -57,7 +58,9 @@ class MemoryMetrics(Metrics):
         with self.backend.lock:
             return len(self._metrics if kind == "metrics" else self._ports)
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         self._check()
         n = 0
         with self.backend.lock:

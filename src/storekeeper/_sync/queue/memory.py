@@ -26,6 +26,7 @@ from ...core.entities import loads, new_id
 from ...core.records import STATUSES, Message, QueueStats
 from ...core.transfer import from_iso, iso
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend
 from .base import Queue, NewMessage, lease_error
 
@@ -343,7 +344,9 @@ class MemoryQueue(Queue):
                 if r.status in ("pending", "processing", "failed", "dead_letter")
             )
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         now = time.time()
         n = 0
         touched: set[str] = set()

@@ -74,6 +74,7 @@ from ...core.redis_layout import (
 )
 from ...core.transfer import from_iso, iso
 from ...errors import LeaseError
+from ..backends.base import Meanwhile
 from ..backends.redis import RedisBackend
 from .base import Queue, NewMessage, lease_error
 
@@ -355,7 +356,9 @@ class RedisQueue(Queue):
             total += sum(int(c) for c in counts)
         return total
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         k = self._keys
         by_queue: dict[str, list[Any]] = {}
         for r in rows:

@@ -30,10 +30,12 @@ from ..._compat import rt_sync as rt
 from ...core.entities import new_id, utcnow_iso
 from ...core.queueing import MAX_BATCH
 from ...core.records import STATUSES, Message, QueueStats
+from ...core.transfer import PortableRows
 from ...errors import DatabaseConnectionError, LeaseError, TransactionError
 from ...sql.queue import as_utc, is_uuid, message_from_row, queue_sql
 from ...sql.queue_transfer import queue_transfer_sql
-from ..backends.base import SQLBackend
+from ..backends.base import SQLBackend, Meanwhile
+from ..tables import copy_new
 from .base import Queue, NewMessage, lease_error
 
 __all__ = ["SQLQueue"]
@@ -370,34 +372,41 @@ class SQLQueue(Queue):
         return QueueStats(queue=q, oldest_pending_age=age, **counts)
 
     # -- copy, export, import and retention (storekeeper.copy and ds.cleanup drive these) --
-    def _export_rows(self, kind: str, after: Any, limit: int) -> list[dict[str, Any]]:
+    def _export_rows(self, kind: str, after: Any, limit: int) -> PortableRows:
         t = queue_transfer_sql(self.backend.dialect.name)
         p: dict[str, Any] = {"n": limit, "now": time.time()}
         if after is None:
             rows = self.backend.fetchall(t.export_first, p)
         else:
             rows = self.backend.fetchall(t.export_after, {**p, "after": after})
-        return [t.to_portable(r) for r in rows]
+        return t.portable(rows)
 
     def _count_rows(self, kind: str) -> int:
         row = self.backend.fetchone(queue_transfer_sql(self.backend.dialect.name).count)
         return int(row[0]) if row else 0
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         t = queue_transfer_sql(self.backend.dialect.name)
+        w = t.written(rows)
         written = 0
-        now = time.time()
         if t.staged is not None:
-            create, copy, merge = t.staged
+            direct, server_now, create, copy, merge = t.staged
             with self.backend.transaction():
-                self.backend.execute(create)
-                self.backend.copy_in(copy, t.copy_rows(rows))
-                return self.backend.execute(merge)
+                now = self.backend.fetchone(server_now)
+                assert now is not None
+                return copy_new(
+                    self.backend, direct, t.copy_rows(w, now[0]), (create, copy, merge),
+                    lambda: t.stage_rows(w), meanwhile,
+                )
+        now_s = time.time()
+        step = t.rows_per_insert
         with self.backend.transaction():
-            for start in range(0, len(rows), t.rows_per_insert):
-                chunk = rows[start : start + t.rows_per_insert]
-                sql, names = t.insert(len(chunk))
-                written += self.backend.execute(sql, t.params(chunk, names, now))
+            for start in range(0, len(rows), step):
+                chunk = w.part(start, start + step)
+                sql, names = t.insert(len(chunk.id))
+                written += self.backend.execute(sql, t.params(chunk, names, now_s))
         return written
 
     def _count_completed_before(self, before: _dt.datetime) -> int:

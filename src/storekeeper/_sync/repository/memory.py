@@ -29,6 +29,7 @@ from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
 from ...core.query import plan_search, prepare_list, scan_score, tokenize_query, word_tokens
 from ...core.transfer import page
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
+from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend, Entry
 from .base import Repository
 
@@ -70,7 +71,9 @@ class MemoryRepository(Repository[T]):
             ]
         return page(rows, "id", after, limit)
 
-    def _import_rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         n = 0
         b = self.backend
         with b.lock:

@@ -23,10 +23,11 @@ from ...core.entities import (
 from ...core.filters import QueryFilter, SortOrder, compile_filters, sort_key, validate_path
 from ...core.paging import Page, PaginatedResult, Pagination, encode_cursor
 from ...core.query import plan_search, prepare_list, tokenize_query
+from ...core.transfer import PortableRows
 from ...errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from ...sql.collection import CollectionSQL
 from ...sql.transfer import collection_transfer, list_collections_sql
-from ..backends.base import SQLBackend
+from ..backends.base import SQLBackend, Meanwhile
 from ..tables import export_table, import_table
 from .base import Repository
 
@@ -88,17 +89,19 @@ class SQLRepository(Repository[T]):
         rows = backend.fetchall(list_collections_sql(backend.dialect.name))
         return [(r[0], list(orjson.loads(r[1])), list(orjson.loads(r[2]))) for r in rows]
 
-    def _export_rows(self, after: Any, limit: int) -> list[dict[str, Any]]:
+    def _export_rows(self, after: Any, limit: int) -> PortableRows:
         if not self._ready:
             self._ensure()
         t = collection_transfer(self.backend.dialect.name, self.table)
         return export_table(self.backend, t, after, limit)
 
-    def _import_rows(self, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         if not self._ready:
             self._ensure()
         t = collection_transfer(self.backend.dialect.name, self.table)
-        return import_table(self.backend, t, rows)
+        return import_table(self.backend, t, rows, meanwhile)
 
     def _count_rows(self) -> int:
         return self.count()

@@ -14,6 +14,7 @@ from ...core.filters import Condition, SortOrder, matches
 from ...core.paging import Page, encode_cursor
 from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend
 from .base import Sinks, NewItem
 
@@ -44,7 +45,9 @@ class MemorySinks(Sinks):
         with self.backend.lock:
             return sum(len(items) for items in self._items.values())
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         self._check()
         n = 0
         with self.backend.lock:

@@ -12,6 +12,7 @@ from ...core.components import ComponentState
 from ...core.entities import loads, new_id
 from ...core.transfer import from_iso, iso, page
 from ...errors import StorageError
+from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend
 from .base import States
 
@@ -46,7 +47,9 @@ class MemoryStates(States):
         with self.backend.lock:
             return sum(len(rows) for rows in self._rows.values())
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         self._check()
         n = 0
         with self.backend.lock:

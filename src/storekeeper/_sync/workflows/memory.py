@@ -27,6 +27,7 @@ from ...core.workflows import (
     WorkflowExecution,
 )
 from ...errors import DuplicateError, NotFoundError, TransactionError, ValidationError
+from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend
 from .base import Tasks, Workflows, Conditions, JSONFields
 
@@ -151,7 +152,9 @@ class _MemoryRows:
         with self.t.lock:
             return len(self._docs())
 
-    def _import_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def _import_rows(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
+    ) -> int:
         n = 0
         with self.t.lock:
             docs = self._docs()

@@ -32,9 +32,20 @@ message_data, message_metadata, status, retry_count, max_retries, created_at, er
 error_details, visible_at)
 VALUES {*rows} {ignore_conflict};
 
--- Where imports go through COPY (PostgreSQL): a batch is copied into a
--- session-private stage, then merged in its order, each message visible after
--- its delay by the server's clock.
+-- Where imports go through COPY (PostgreSQL): a batch none of whose messages is
+-- there yet (a fresh copy) is copied straight in, in its order, each message
+-- visible after its delay from the transaction's start by the server's clock;
+-- otherwise (a copy run again) it is copied into a session-private stage, then
+-- merged in its order, leaving the messages already there alone.
+
+-- name: q_copy_direct [postgresql]
+COPY port_messages (id, port_name, source_component, target_component, message_data,
+message_metadata, status, retry_count, max_retries, created_at, error_message, error_details,
+visible_at) FROM STDIN;
+
+-- name: q_server_now [postgresql]
+-- the transaction's start by the server's clock, as the merge's now()
+SELECT now();
 
 -- name: q_stage_create [postgresql]
 CREATE TEMP TABLE IF NOT EXISTS sk_stage_messages (

@@ -45,6 +45,11 @@ COPY {stage} ({*names}) FROM STDIN;
 -- name: stage_merge [postgresql]
 INSERT INTO {table} ({*names}) SELECT {*names} FROM {stage} ON CONFLICT DO NOTHING;
 
+-- name: commit_lazily [postgresql]
+-- a batch with another to follow commits without waiting for its log to reach the
+-- disk: the commit of the last batch waits, and makes every earlier one durable too
+SET LOCAL synchronous_commit TO off;
+
 -- name: link_parent
 -- task states are written without their parent first (a parent may come later in
 -- key order); the links follow once every state of the copy is there
