@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import heapq
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from operator import itemgetter
 from typing import Any, overload
@@ -32,8 +32,10 @@ __all__ = [
     "convert_columns",
     "from_iso",
     "iso",
+    "new_rows",
     "page",
     "stable_id",
+    "stamp",
 ]
 
 #: every kind of record, in the order a copy moves them (executions before their tasks)
@@ -153,6 +155,23 @@ class PortableRows(Sequence[dict[str, Any]]):
 def stable_id(*parts: str) -> str:
     """An id derived from *parts*, the same on every export (for records keyed otherwise)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "storekeeper:" + ":".join(parts)))
+
+
+def new_rows(
+    rows: Iterable[Mapping[str, Any]], seen: set[Any], key: str = "id"
+) -> Iterator[Mapping[str, Any]]:
+    """The *rows* whose *key* is not in *seen*, each added to it: what an import into
+    memory writes (a record the store holds, or one met earlier in *rows*, is skipped)."""
+    for r in rows:
+        k = r[key]
+        if k not in seen:
+            seen.add(k)
+            yield r
+
+
+def stamp(row: Mapping[str, Any], field: str) -> _dt.datetime:
+    """The time of *field* in a portable *row*, now where it has none."""
+    return from_iso(row[field]) or _dt.datetime.now(_dt.UTC)
 
 
 def page(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,7 +9,7 @@ from ...core.components import SinkRecord, item_key
 from ...core.entities import loads
 from ...core.filters import Condition, SortOrder, matches
 from ...core.paging import Page, encode_cursor
-from ...core.transfer import from_iso, iso, page
+from ...core.transfer import iso, new_rows, page, stamp
 from ...errors import StorageError
 from ..backends.base import Meanwhile
 from ..backends.memory import AsyncMemoryBackend
@@ -49,13 +48,8 @@ class AsyncMemorySinks(AsyncSinks):
         self._check()
         n = 0
         with self.backend.lock:
-            ids = {i for items in self._items.values() for i in items}
-            for p in rows:
-                if p["id"] in ids:
-                    continue
-                ids.add(p["id"])
-                created = from_iso(p["created_at"]) or _dt.datetime.now(_dt.UTC)
-                row: NewItem = (p["id"], p["data"], p["data_type"], p["metadata"], created)
+            for p in new_rows(rows, {i for items in self._items.values() for i in items}):
+                row: NewItem = (p["id"], p["data"], p["data_type"], p["metadata"], stamp(p, "created_at"))
                 self._items.setdefault(p["sink_name"], {})[p["id"]] = (row, loads(p["data"]))
                 n += 1
         return n

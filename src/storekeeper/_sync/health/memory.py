@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...core.entities import loads
-from ...core.transfer import from_iso, iso, page, stable_id
+from ...core.transfer import iso, new_rows, page, stable_id, stamp
 from ...errors import StorageError
 from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend
@@ -50,11 +50,11 @@ class MemoryHealth(Health):
         self._check()
         n = 0
         with self.backend.lock:
-            for p in rows:
-                if p["component_name"] not in self._beats:
-                    t = from_iso(p["last_heartbeat"]) or _dt.datetime.now(_dt.UTC)
-                    self._beats[p["component_name"]] = (p["health_status"], p["health_details"], t)
-                    n += 1
+            for p in new_rows(rows, set(self._beats), "component_name"):
+                self._beats[p["component_name"]] = (
+                    p["health_status"], p["health_details"], stamp(p, "last_heartbeat")
+                )
+                n += 1
         return n
 
     def _check(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ...core.components import MetricBucket, MetricPoint, PortMetrics
 from ...core.entities import loads
-from ...core.transfer import from_iso, iso, page
+from ...core.transfer import iso, new_rows, page, stamp
 from ...errors import StorageError
 from ..backends.base import Meanwhile
 from ..backends.memory import MemoryBackend
@@ -62,33 +62,24 @@ class MemoryMetrics(Metrics):
         self, kind: str, rows: Sequence[Mapping[str, Any]], meanwhile: Meanwhile | None = None
     ) -> int:
         self._check()
-        n = 0
         with self.backend.lock:
             if kind == "metrics":
-                ids = {r[0] for r in self._metrics}
-                for p in rows:
-                    if p["id"] not in ids:
-                        ids.add(p["id"])
-                        ts = from_iso(p["timestamp"]) or _dt.datetime.now(_dt.UTC)
-                        self._metrics.append((
-                            p["id"], p["component_name"], p["metric_name"], float(p["metric_value"]),
-                            p["metric_unit"], p["metric_metadata"], ts,
-                        ))
-                        n += 1
-            else:
-                ids = {r[0] for r in self._ports}
-                for p in rows:
-                    if p["id"] not in ids:
-                        ids.add(p["id"])
-                        ts = from_iso(p["timestamp"]) or _dt.datetime.now(_dt.UTC)
-                        self._ports.append((
-                            p["id"], p["port_name"], int(p["messages_sent"] or 0),
-                            int(p["messages_received"] or 0), p["avg_send_duration_ms"],
-                            p["avg_receive_duration_ms"], p["avg_message_age_ms"],
-                            p["buffer_utilization"], ts,
-                        ))
-                        n += 1
-        return n
+                before = len(self._metrics)
+                self._metrics.extend(
+                    (p["id"], p["component_name"], p["metric_name"], float(p["metric_value"]),
+                     p["metric_unit"], p["metric_metadata"], stamp(p, "timestamp"))
+                    for p in new_rows(rows, {r[0] for r in self._metrics})
+                )
+                return len(self._metrics) - before
+            before = len(self._ports)
+            self._ports.extend(
+                (p["id"], p["port_name"], int(p["messages_sent"] or 0),
+                 int(p["messages_received"] or 0), p["avg_send_duration_ms"],
+                 p["avg_receive_duration_ms"], p["avg_message_age_ms"],
+                 p["buffer_utilization"], stamp(p, "timestamp"))
+                for p in new_rows(rows, {r[0] for r in self._ports})
+            )
+            return len(self._ports) - before
 
     def _check(self) -> None:
         if self.backend._closed:
