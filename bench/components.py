@@ -258,13 +258,17 @@ def lg_checkpoints(n: int) -> list[Any]:
 def bench_langgraph(dialect: str, url: str, sqlite_path: str | None, args: Any, out: list[str]) -> None:
     from storekeeper.integrations.langgraph import StorekeeperSaver
 
-    n = 100 if args.quick else 500
-    cps = lg_checkpoints(n)
+    n = 100 if args.quick else 1000
+    repeats = 3
+    # every put writes a new checkpoint: each repeat takes the next n of them
+    cps = lg_checkpoints(n * repeats)
 
     def loop(saver: Any, thread: str) -> Callable[[int], None]:
         cfg = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+        turn = iter(range(n * repeats))
 
-        def step(i: int) -> None:
+        def step(_: int) -> None:
+            i = next(turn)
             cp = cps[i]
             saver.put(cfg, cp, {"source": "loop", "step": i}, dict(cp["channel_versions"]))
             assert saver.get_tuple(cfg) is not None
@@ -308,9 +312,9 @@ def bench_langgraph(dialect: str, url: str, sqlite_path: str | None, args: Any, 
     with DataStore(url) as ds, StorekeeperSaver(ds) as ours:
         try:
             if peer is not None:
-                r_ours, r_peer = paired(loop(ours, f"{tag}_ours"), loop(peer, f"{tag}_peer"), n, 1)
+                r_ours, r_peer = paired(loop(ours, f"{tag}_ours"), loop(peer, f"{tag}_peer"), n, repeats)
             else:
-                r_ours, r_peer = timed(loop(ours, f"{tag}_ours"), n, 1), None
+                r_ours, r_peer = timed(loop(ours, f"{tag}_ours"), n, repeats), None
         finally:
             ours.delete_thread(f"{tag}_ours")
             for fn in cleanup:
@@ -339,7 +343,7 @@ def main() -> None:
         "# W7: component state, checkpoints, metrics; LangGraph saver",
         "",
         f"{_dt.datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {'quick' if args.quick else 'full'} run, "
-        f"sync API, storekeeper and the raw driver interleaved op by op, best of 3 runs (aggregate: 2; LangGraph savers interleaved the same way, 1 run)",
+        f"sync API, storekeeper and the raw driver interleaved op by op, best of 3 runs (aggregate: 2; LangGraph savers interleaved the same way, best of 3 runs of new checkpoints)",
         "",
         "| backend | operation | storekeeper | raw driver, same SQL / LangGraph saver | ratio | target |",
         "|---|---|---|---|---|---|",

@@ -28,6 +28,7 @@ from conftest import (
     StoreHandle,
     need,
     raw_redis,
+    sql_backend,
     url_for,
     with_query,
 )
@@ -805,3 +806,36 @@ def test_dead_letters_page_with_limit_and_after(qk: Any) -> None:
     Q.replay([first[0].id])
     assert [d.data for d in Q.dead_letters(q, limit=2, after=first[0].id)] == [1, 2]
     assert Q.dead_letters(q, limit=2, after="no-such-message") == []
+
+
+def test_postgresql_plans_each_hot_queue_statement_once(tmp_path: Any) -> None:
+    """psycopg prepares a statement run a few times; PostgreSQL then keeps its
+    generic plan only if it is no dearer than a custom one. A claim whose plan
+    were made again on every call would cost a third more (``LIMIT $1`` did that)."""
+    url = with_query(url_for("postgresql", tmp_path), min_connections=1, max_connections=1)
+    q = f"plans_{uuid.uuid4().hex[:12]}"
+    filler = q + "_filler"
+    with DataStore(url) as ds:
+        Q = ds.queue
+        try:
+            # the planner's choice depends on the statistics: a table of a few thousand rows
+            Q.push_many(filler, list(range(3000)))
+            sql_backend(ds).execute("ANALYZE port_messages")
+            for i in range(20):  # psycopg prepares a statement on its sixth run
+                Q.push(q, {"n": i})
+                msg = Q.receive(q, lease=30)
+                assert msg is not None
+                Q.ack(msg)
+                Q.push(q, {"n": i})
+                assert Q.pop(q) == {"n": i}
+            rows = sql_backend(ds).fetchall(
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+            )
+        finally:
+            Q.purge(q)
+            Q.purge(filler)
+    hot = [(stmt, generic, custom) for stmt, generic, custom in rows
+           if "port_messages" in stmt and generic + custom >= 10]
+    assert len(hot) == 4  # push, the leased claim, ack, the claim that completes (pop)
+    for stmt, generic, custom in hot:
+        assert generic > 0 and custom <= 5, (generic, custom, stmt)
