@@ -34,7 +34,7 @@ class QueueSQL:
     #: order, returning them; empty where the database has no ``UPDATE … RETURNING``
     claim_lease: str
     claim_pop: str
-    #: the same for exactly one message (:n = 1), cheaper where the database has them
+    #: the same for exactly one message (``LIMIT 1`` written out, no :n): cheaper on SQLite and PostgreSQL
     claim_lease_one: str
     claim_pop_one: str
     #: without ``UPDATE … RETURNING``: select the ready rows, locked, then update by id
