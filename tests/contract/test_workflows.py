@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import json
 import pickle
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import JSON_SAMPLES, StoreHandle
+from conftest import JSON_SAMPLES, StoreHandle, sql_backend
 
 from storekeeper import (
     DataStore,
@@ -677,6 +678,35 @@ def test_no_n_plus_one(sql_wf: WF) -> None:
         assert len(sent) == 3
     finally:
         backend.statement_hook = None
+
+
+def test_postgresql_reads_only_the_trees_rows(make_store: Callable[[str], StoreHandle]) -> None:
+    """The tree statement finds each level through the parent index and reads
+    nothing else: no scan of task_states, however many rows it holds (joining
+    the tree's ids back to the table let PostgreSQL hash-join a scan of all of it)."""
+    from storekeeper.sql.workflows import workflow_sql
+
+    w = WF(make_store("postgresql"))
+    try:
+        root, _ = _build_tree(w, w.execution(), TREE_SIZES)
+        backend = sql_backend(w.ds)
+        backend.execute("ANALYZE task_states")
+        plan = backend.fetchall(
+            "EXPLAIN (FORMAT JSON) " + workflow_sql("postgresql").task_tree,
+            {"root": root.task_exec_id, "max_depth": 500},
+        )[0][0]
+    finally:
+        w.close()
+
+    def scans(node: dict[str, Any]) -> list[tuple[str, str]]:
+        found = [(node["Node Type"], node.get("Relation Name", ""))]
+        for child in node.get("Plans", []):
+            found += scans(child)
+        return found
+
+    nodes = scans((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
+    on_table = [kind for kind, rel in nodes if rel == "task_states"]
+    assert on_table and "Seq Scan" not in on_table, nodes
 
 
 def test_a_backend_without_workflows_says_so() -> None:

