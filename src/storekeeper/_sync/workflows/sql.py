@@ -129,14 +129,22 @@ def _build_states(rows: _Rows) -> list[TaskState]:
     new, cls = object.__new__, TaskState
     status_of, fromiso, utc, zones, lo, ts = STATUS_OF, _fromiso, _UTC, _UTC_ZONES, loads, _ts
     deep = len(rows) > 0 and len(rows[0]) > 15  # selected with the depth after the columns
+    # the last creation time read: siblings written together by create_child_states
+    # share it, and come back next to each other (their ids are in creation order)
+    last_c: Any = None
+    last_created: Any = None
     for row in rows:
         c, u = row[13], row[14]
-        created = fromiso(c) if c.__class__ is str else c
-        tz = created.tzinfo
-        if tz is not utc and tz not in zones:
-            created = created.replace(tzinfo=utc) if tz is None else ts(created)
+        if c == last_c:
+            created = last_created
+        else:
+            created = fromiso(c) if c.__class__ is str else c
+            tz = created.tzinfo
+            if tz is not utc and tz not in zones:
+                created = created.replace(tzinfo=utc) if tz is None else ts(created)
+            last_c, last_created = c, created
         if u == c:
-            # a state not updated since it was written (children are written together)
+            # a state not updated since it was written
             updated = created
         else:
             updated = fromiso(u) if u.__class__ is str else u
