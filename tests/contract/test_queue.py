@@ -808,6 +808,51 @@ def test_dead_letters_page_with_limit_and_after(qk: Any) -> None:
     assert Q.dead_letters(q, limit=2, after="no-such-message") == []
 
 
+def test_sqlite_writes_three_pages_a_message(tmp_path: Any) -> None:
+    """On SQLite the cost of a commit is the b-tree pages it writes to the log. A
+    push writes three (the table, the message id, the live index), a claim one
+    (the row: the live index names live messages by a column a claim leaves
+    alone), an ack two (the row, and its way out of the live index). A claim
+    that gives up an expired lease moves that message out of the live index."""
+    import sqlite3
+
+    path = tmp_path / "store.db"
+    with DataStore(f"sqlite:///{path}") as ds:
+        Q = ds.queue
+        for i in range(50):
+            Q.push("pages", {"i": i})
+        raw = sqlite3.connect(path, isolation_level=None)
+        try:
+            def pages(step: Callable[[], Any]) -> int:
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                step()
+                size = (path.parent / (path.name + "-wal")).stat().st_size
+                return int(max(0, size - 32) // (4096 + 24))  # WAL header, then a header and a page per frame
+
+            assert pages(lambda: Q.push("pages", {"i": 50})) == 3
+            got: list[Any] = []
+            assert pages(lambda: got.append(Q.receive("pages", lease=30))) == 1
+            assert got[0].data == {"i": 0}
+            assert pages(lambda: Q.ack(got[0])) == 2
+
+            def live(mid: str) -> bool:
+                return bool(raw.execute(
+                    "SELECT COUNT(*) FROM port_messages INDEXED BY idx_port_messages_live "
+                    "WHERE port_name = 'pages' AND completed_at IS NULL AND id = ?", (mid,)
+                ).fetchone() == (1,))
+
+            # a lease that runs out with no retries left: the next claim gives the message up
+            Q.purge("pages")
+            mid = Q.push("pages", "last", max_retries=0)
+            assert Q.receive("pages", lease=0.1) is not None and live(mid)
+            time.sleep(0.2)
+            assert Q.receive("pages", lease=30) is None
+            assert [d.id for d in Q.dead_letters("pages")] == [mid] and not live(mid)
+        finally:
+            raw.close()
+            Q.purge("pages")
+
+
 def test_postgresql_plans_each_hot_queue_statement_once(tmp_path: Any) -> None:
     """psycopg prepares a statement run a few times; PostgreSQL then keeps its
     generic plan only if it is no dearer than a custom one. A claim whose plan

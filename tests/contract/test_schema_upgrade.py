@@ -495,14 +495,28 @@ RELEASED = {
     "sqlite": {
         1: "ce843a9c2ef76be9c05ea94e9efe453c2c8812383a072cbd7ed7442e5107fc18",
         2: "82656f26cb8bdb8abded1ece00336d2895e6b8f9faf318ba509fb9d8ecd967cf",
+        3: "45cf3fcd4d8470ff475d57d109e45d0d4601836882256fa0dbe2b60a268bc6b9",
+        4: "74e60512f8f2a3e4675666334c3d4dede8fd7784cca01543214b95ffacaa5fc5",
+        5: "242b94454c32521a9a599d5f090114283fcbb07540c4212791b292f4b4e913e3",
+        6: "b894394b44f79187b0861a43f1c72e5b63f828620c68a72ec76aaa25c71811c0",
+        7: "7d34ad0271c1daae1533a0de2c2e310fc1a81c734436f0f32adae50217903180",
+        8: "31a7536e30762700db5a5722f01207b901bae6f5c3e4e178d8d32739a4f10903",
     },
     "postgresql": {
         1: "3cf353d9b01506f412a558b5dae71fe29b784686fde035e3fb8eeeb80e2b5f8c",
         2: "75e13776fb0d5b93a0ff3592169a68f3a7e117f439d26b67fed826ef5dd058b4",
+        3: "873fd44c22eb9686546ddd2a324b63bad24ae9ef520463b0d1542a9772c1f84d",
+        4: "2b47dacfe1527e51fa1d9eb49ef002f6f13d80d293afa91e319fd906d2e01546",
+        5: "00d4f34312724e75bf579fa3625a834a366ab378b48d16fe9c8ccccf9617fe3c",
+        6: "e8b607e46f3e6f39e3e782b911c7c244d2f6fc23e63d37c4ebff0f7e88f731dc",
     },
     "mysql": {
         1: "57141d12970f77c7b0625696b187dc8e131181e74dbbc069ad8a70241f8b2b77",
         2: "b6619df90d151f8445add39b43a43a80c5f8609678c90b5954fa12c942da6108",
+        3: "754428f10bfe26aa152417ec91c1c9ac894efdd3c1cc9a21ebe68642dd8d1344",
+        4: "b96ea4ca559b58a2d142b91c2057ca6d531c773c8bfa0fc73f6b0cc4a06da281",
+        5: "06980961d8cc58cfaf0897d3d7998398e4f0fd4a29cb7eb3b6d8786b59264be5",
+        6: "cd5a5b525b6cdd8d44a8e853c44529a98219ac0ee54f2f4229a3b819e0496dd5",
     },
 }
 
@@ -580,6 +594,13 @@ def test_a_store_holding_messages_in_every_status_upgrades_without_losing_one(
     with DataStore(url) as ds:
         ds.open()  # upgrades in place
         assert [v for v, _, _ in _versions(s, url)] == [st.version for st in store_schema(s.kind)]
+        if s.kind == "sqlite":
+            # step 008: live messages are the ones without a completed_at, in the live index
+            with s.connect(url) as raw:
+                assert raw.rows(
+                    "SELECT id FROM port_messages INDEXED BY idx_port_messages_live "
+                    "WHERE port_name = 'upg' AND completed_at IS NULL ORDER BY rowid"
+                ) == [(ids[i],) for i in (0, 1, 2, 3, 6)]
         Q = ds.queue
         st = Q.stats("upg")
         assert (st.pending, st.processing, st.failed, st.dead_letter, st.completed) == (2, 2, 1, 1, 1)

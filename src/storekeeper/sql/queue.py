@@ -57,6 +57,13 @@ class QueueSQL:
     stats: str
     #: wakes consumers of :q on commit; empty where the server sends no notifications
     announce: str
+    #: where claims find expired leases and due retries themselves (SQLite), the
+    #: statement marking the ids ``:i0`` … a claim moved to the dead letters; else empty
+    given_up_sql: str
+
+    def given_up(self, n: int) -> str:
+        """Set completed_at of the dead letters ``:i0`` … ``:i{n-1}`` a claim gave up (SQLite)."""
+        return _ids(self.dialect.name, "given_up", n)
 
     def insert(self, n: int) -> str:
         """Push *n* messages: parameters ``:id{i}``, ``:d{i}``, ``:m{i}`` per row."""
@@ -114,7 +121,10 @@ def _insert(dialect: str, n: int) -> str:
 def _status(dialect: str, name: str, status: str) -> str:
     if status not in STATUSES:  # checked by the caller: a literal never comes from elsewhere
         raise ValueError(f"not a message status: {status!r}")
-    where = f"status = '{status}'"
+    if status == "pending":
+        where = _render(dialect, "ready_terms")
+    else:
+        where = f"status = '{status}'"
     if status in ("failed", "processing"):
         # the terms of the held-messages index's predicate (see queries/queue.sql)
         where += " AND " + _render(dialect, "held")
@@ -158,6 +168,7 @@ def queue_sql(dialect: str) -> QueueSQL:
         length_all=r("length_all"),
         stats=r("stats"),
         announce=_maybe(dialect, "announce"),
+        given_up_sql=_maybe(dialect, "given_up"),
     )
 
 

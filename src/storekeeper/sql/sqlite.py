@@ -113,7 +113,7 @@ class SQLiteDialect(Dialect):
 
     def tok_next_index(self) -> str:
         # the planner preferred sorting every ready message to walking this index
-        return "INDEXED BY idx_port_messages_ready"
+        return "INDEXED BY idx_port_messages_live"
 
     def tok_key(self) -> str:
         """The cheapest handle of a ``port_messages`` row."""

@@ -72,6 +72,8 @@ class AsyncSQLQueue(AsyncQueue):
         self._one_statement = d.update_returning
         self._uuid_ids = d.uuid_message_ids
         self._reap_at: dict[str, float] = {}
+        #: claims take expired leases and due retries themselves (no reaping pass)
+        self._claims_reap = bool(self.sql.given_up_sql)
 
     # -- parameters ---------------------------------------------------------------
     def _p(self, **params: Any) -> dict[str, Any]:
@@ -109,6 +111,15 @@ class AsyncSQLQueue(AsyncQueue):
 
     # -- consuming ----------------------------------------------------------------
     async def _claim(self, q: str, n: int, lease: float | None) -> list[Message]:
+        if self._claims_reap:
+            while True:
+                msgs = await self._claim_once(q, n, lease)
+                kept = [m for m in msgs if m.status != "dead_letter"]
+                if len(kept) == len(msgs):
+                    return msgs
+                await self._given_up([m.id for m in msgs if m.status == "dead_letter"])
+                if kept:
+                    return kept
         reaped = False
         if time.monotonic() >= self._reap_at.get(q, 0.0):
             await self._reap(q)
@@ -117,6 +128,11 @@ class AsyncSQLQueue(AsyncQueue):
         if not msgs and not reaped and await self._reap(q):
             msgs = await self._claim_once(q, n, lease)
         return msgs
+
+    async def _given_up(self, ids: list[str]) -> None:
+        """Mark the dead letters a claim moved there (their leases ran out, retries spent) as finished."""
+        p: dict[str, Any] = {f"i{i}": mid for i, mid in enumerate(ids)}
+        await self.backend.execute(self.sql.given_up(len(ids)), self._p(**p))
 
     async def _reap(self, q: str) -> int:
         """Send due retries and expired leases back (or to the dead letters); return how many."""

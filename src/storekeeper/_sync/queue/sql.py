@@ -74,6 +74,8 @@ class SQLQueue(Queue):
         self._one_statement = d.update_returning
         self._uuid_ids = d.uuid_message_ids
         self._reap_at: dict[str, float] = {}
+        #: claims take expired leases and due retries themselves (no reaping pass)
+        self._claims_reap = bool(self.sql.given_up_sql)
 
     # -- parameters ---------------------------------------------------------------
     def _p(self, **params: Any) -> dict[str, Any]:
@@ -111,6 +113,15 @@ class SQLQueue(Queue):
 
     # -- consuming ----------------------------------------------------------------
     def _claim(self, q: str, n: int, lease: float | None) -> list[Message]:
+        if self._claims_reap:
+            while True:
+                msgs = self._claim_once(q, n, lease)
+                kept = [m for m in msgs if m.status != "dead_letter"]
+                if len(kept) == len(msgs):
+                    return msgs
+                self._given_up([m.id for m in msgs if m.status == "dead_letter"])
+                if kept:
+                    return kept
         reaped = False
         if time.monotonic() >= self._reap_at.get(q, 0.0):
             self._reap(q)
@@ -119,6 +130,11 @@ class SQLQueue(Queue):
         if not msgs and not reaped and self._reap(q):
             msgs = self._claim_once(q, n, lease)
         return msgs
+
+    def _given_up(self, ids: list[str]) -> None:
+        """Mark the dead letters a claim moved there (their leases ran out, retries spent) as finished."""
+        p: dict[str, Any] = {f"i{i}": mid for i, mid in enumerate(ids)}
+        self.backend.execute(self.sql.given_up(len(ids)), self._p(**p))
 
     def _reap(self, q: str) -> int:
         """Send due retries and expired leases back (or to the dead letters); return how many."""

@@ -19,6 +19,19 @@ SELECT {key} FROM port_messages {next_index}
 WHERE port_name = :q AND status = 'pending' AND visible_at <= {now}
 ORDER BY {seq};
 
+-- SQLite (schema step 008): the messages whose time has come are the live ones
+-- (completed_at IS NULL, the one index's predicate) that are ready, due for a
+-- retry, or held under a lease that ran out; a claim takes them in push order
+-- and so finds expired leases itself (see claim_set below). The status terms
+-- keep out a finished message whose completed_at was never set (one given up
+-- by a consumer that died before it could mark it).
+
+-- name: ready_rows [sqlite]
+SELECT {key} FROM port_messages {next_index}
+WHERE port_name = :q AND completed_at IS NULL AND visible_at <= {now}
+AND (status = 'pending' OR status = 'processing' OR status = 'failed')
+ORDER BY {seq};
+
 -- name: claim_candidates
 {ready_rows} LIMIT :n {skip_locked};
 
@@ -34,6 +47,35 @@ status = 'processing', visible_at = {after:lease}, lease_token = :tok, processed
 
 -- name: pop_set
 status = 'completed', visible_at = {now}, lease_token = NULL, processed_at = {ts}, completed_at = {ts};
+
+-- SQLite: a claim takes expired leases and due retries along with ready
+-- messages, each delivery after the first counted in retry_count; a message
+-- whose lease ran out with its retries spent goes to the dead letters instead
+-- (the caller sets its completed_at, see given_up, and does not deliver it).
+-- completed_at is not in a claim's SET: naming it would make SQLite rewrite
+-- the live index's entry, a b-tree page more per claim.
+
+-- name: spent [sqlite]
+(status = 'processing' AND retry_count >= max_retries);
+
+-- name: lease_set [sqlite]
+status = CASE WHEN {spent} THEN 'dead_letter' ELSE 'processing' END,
+retry_count = retry_count + (status <> 'pending'),
+error_message = CASE WHEN {spent} THEN 'lease expired before ack (the consumer died or took too long)'
+ELSE error_message END,
+lease_token = CASE WHEN {spent} THEN NULL ELSE :tok END,
+visible_at = {after:lease}, processed_at = {ts};
+
+-- name: pop_set [sqlite]
+status = CASE WHEN {spent} THEN 'dead_letter' ELSE 'completed' END,
+retry_count = retry_count + (status <> 'pending'),
+error_message = CASE WHEN {spent} THEN 'lease expired before ack (the consumer died or took too long)'
+ELSE error_message END,
+visible_at = {now}, lease_token = NULL, processed_at = {ts}, completed_at = {ts};
+
+-- name: given_up [sqlite]
+UPDATE port_messages SET completed_at = {ts}
+WHERE id IN ({*ids}) AND status = 'dead_letter' AND completed_at IS NULL;
 
 -- name: settle_where
 WHERE id = :id AND lease_token = :tok AND status = 'processing';
@@ -133,6 +175,20 @@ UPDATE port_messages SET {pop_set} WHERE id IN ({*ids});
 -- name: held
 (status = 'failed' OR status = 'processing') AND visible_at IS NOT NULL;
 
+-- SQLite has one index of live messages (schema step 008): held, waiting and
+-- ready ones are found through its predicate.
+
+-- name: held [sqlite]
+completed_at IS NULL;
+
+-- The terms that find ready messages by their index.
+
+-- name: ready_terms
+status = 'pending';
+
+-- name: ready_terms [sqlite]
+status = 'pending' AND completed_at IS NULL;
+
 -- name: reap_probe
 SELECT 1 FROM port_messages WHERE port_name = :q
 AND {held} AND visible_at <= {now} LIMIT 1;
@@ -155,6 +211,10 @@ WHERE port_name = :q AND status = 'processing' AND {held} AND visible_at <= {now
 SELECT {secs_until:MIN(visible_at)} FROM port_messages
 WHERE port_name = :q AND status IN ('pending', 'failed', 'processing');
 
+-- name: next_due [sqlite]
+SELECT {secs_until:MIN(visible_at)} FROM port_messages
+WHERE port_name = :q AND completed_at IS NULL AND status IN ('pending', 'failed', 'processing');
+
 -- Settling a received message: only while this receipt holds it.
 
 -- name: ack
@@ -164,6 +224,12 @@ UPDATE port_messages SET status = 'completed', completed_at = {ts}, lease_token 
 -- name: nack
 UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
 error_message = :err, error_details = {json:det} {settle_where};
+
+-- SQLite: a dead letter leaves the live index (its completed_at is the time it was given up).
+-- name: nack [sqlite]
+UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
+error_message = :err, error_details = {json:det},
+completed_at = CASE WHEN :st = 'dead_letter' THEN {ts} END {settle_where};
 
 -- name: extend
 UPDATE port_messages SET visible_at = {after:secs} {settle_where};
@@ -178,6 +244,12 @@ WHERE id IN ({*ids}) AND lease_token = :tok AND status = 'processing' {returning
 -- name: nack_ids
 UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
 error_message = :err, error_details = {json:det}
+WHERE id IN ({*ids}) AND lease_token = :tok AND status = 'processing' {returning:id};
+
+-- name: nack_ids [sqlite]
+UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
+error_message = :err, error_details = {json:det},
+completed_at = CASE WHEN :st = 'dead_letter' THEN {ts} END
 WHERE id IN ({*ids}) AND lease_token = :tok AND status = 'processing' {returning:id};
 
 -- Without RETURNING, the rows still held are locked first, so the update that
@@ -239,7 +311,7 @@ SELECT COUNT(*) FROM port_messages WHERE port_name = :q AND {*where};
 -- One count per status, each where its index is (completed ones: the table).
 -- name: stats
 SELECT 'pending', COUNT(*), MIN(created_at) FROM port_messages
-WHERE port_name = :q AND status = 'pending'
+WHERE port_name = :q AND {ready_terms}
 UNION ALL SELECT 'processing', COUNT(*), NULL FROM port_messages
 WHERE port_name = :q AND status = 'processing' AND {held}
 UNION ALL SELECT 'failed', COUNT(*), NULL FROM port_messages

@@ -32,6 +32,19 @@ message_data, message_metadata, status, retry_count, max_retries, created_at, er
 error_details, visible_at)
 VALUES {*rows} {ignore_conflict};
 
+-- SQLite (schema step 008): a dead letter is out of the live index, with a
+-- completed_at (it was given up at some time after it was created).
+
+-- name: q_import_row [sqlite]
+(:id, :q, :src, :tgt, {json:d}, {json:m}, :st, :rc, :mr, :ca, :em, {json:ed}, {after:delay},
+CASE WHEN :st = 'dead_letter' THEN :ca END)
+
+-- name: q_import [sqlite]
+INSERT {insert_ignore} INTO port_messages (id, port_name, source_component, target_component,
+message_data, message_metadata, status, retry_count, max_retries, created_at, error_message,
+error_details, visible_at, completed_at)
+VALUES {*rows} {ignore_conflict};
+
 -- Where imports go through COPY (PostgreSQL): a batch none of whose messages is
 -- there yet (a fresh copy) is copied straight in, in its order, each message
 -- visible after its delay from the transaction's start by the server's clock;
