@@ -1550,20 +1550,7 @@ class MinSync(Variant):
         min_create(cur, self.dialect, t)
         ms = MinSQL.of(self.dialect, t)
         try:
-            min_push(cur, ms, ctx.warm_payloads, float("inf"))
-            min_consume(self.conn, cur, self.dialect, ms, s.warm, float("inf"))
-            ctx.settle(t)
-            gc.collect()
-            t0 = perf_counter()
-            n = min_push(cur, ms, ctx.payloads, t0 + s.cap_s)
-            pushed = Run(n, perf_counter() - t0, n < s.n)
-            ctx.settle(t)
-            gc.collect()
-            t0 = perf_counter()
-            k, _ = min_consume(self.conn, cur, self.dialect, ms, n, t0 + s.cap_s)
-            consumed = Run(k, perf_counter() - t0, k < n)
-            if k != n:
-                raise RuntimeError(f"the minimal queue gave {k} of {n} messages")
+            pushed, consumed = self.push_then_consume(t, ms, min_push)
             min_fill(cur, self.dialect, t, ctx.payloads)
             ctx.settle(t)
             gc.collect()
@@ -1573,6 +1560,27 @@ class MinSync(Variant):
         finally:
             min_drop(cur, t)
         return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed), "batch": batched}
+
+    def push_then_consume(
+        self, t: str, ms: MinSQL, push: Callable[[Any, MinSQL, Sequence[Any], float], int]
+    ) -> tuple[Run, Run]:
+        """Warm table *t* up, then time *push* of every payload and the consumer draining them."""
+        ctx, s, cur = self.ctx, self.s, self.cur
+        push(cur, ms, ctx.warm_payloads, float("inf"))
+        min_consume(self.conn, cur, self.dialect, ms, s.warm, float("inf"))
+        ctx.settle(t)
+        gc.collect()
+        t0 = perf_counter()
+        n = push(cur, ms, ctx.payloads, t0 + s.cap_s)
+        pushed = Run(n, perf_counter() - t0, n < s.n)
+        ctx.settle(t)
+        gc.collect()
+        t0 = perf_counter()
+        k, _ = min_consume(self.conn, cur, self.dialect, ms, n, t0 + s.cap_s)
+        consumed = Run(k, perf_counter() - t0, k < n)
+        if k != n:
+            raise RuntimeError(f"the minimal queue ({t}) gave {k} of {n} messages")
+        return pushed, consumed
 
     def run_redis(self) -> dict[str, Run]:
         ctx, s, r = self.ctx, self.s, self.r
@@ -1623,27 +1631,13 @@ class MinKept(MinSync):
         self.label = MIN_LABELS[ctx.name] + ", keeping ids and history"
 
     def run(self, w: str) -> dict[str, Run]:
-        ctx, s, cur = self.ctx, self.s, self.cur
-        t = ctx.fresh("mink")
-        min_create(cur, self.dialect, t, MIN_KEPT_DDL)
+        t = self.ctx.fresh("mink")
+        min_create(self.cur, self.dialect, t, MIN_KEPT_DDL)
         ms = MinSQL.kept(self.dialect, t)
         try:
-            min_push_kept(cur, ms, ctx.warm_payloads, float("inf"))
-            min_consume(self.conn, cur, self.dialect, ms, s.warm, float("inf"))
-            ctx.settle(t)
-            gc.collect()
-            t0 = perf_counter()
-            n = min_push_kept(cur, ms, ctx.payloads, t0 + s.cap_s)
-            pushed = Run(n, perf_counter() - t0, n < s.n)
-            ctx.settle(t)
-            gc.collect()
-            t0 = perf_counter()
-            k, _ = min_consume(self.conn, cur, self.dialect, ms, n, t0 + s.cap_s)
-            consumed = Run(k, perf_counter() - t0, k < n)
-            if k != n:
-                raise RuntimeError(f"the minimal queue keeping history gave {k} of {n} messages")
+            pushed, consumed = self.push_then_consume(t, ms, min_push_kept)
         finally:
-            min_drop(cur, t)
+            min_drop(self.cur, t)
         return {"push": pushed, "consume": consumed, "e2e": end_to_end(pushed, consumed)}
 
 
