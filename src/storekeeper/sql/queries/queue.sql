@@ -14,22 +14,24 @@
 id, {text:message_data}, {text:message_metadata}, status, retry_count, max_retries,
 created_at, source_component, target_component, error_message, visible_at;
 
+-- The messages a claim may take once their time has come: pending ones.
+
+-- name: claimable
+status = 'pending';
+
+-- SQLite (schema step 008): the live ones (completed_at IS NULL, the one
+-- index's predicate), ready, due for a retry, or held under a lease that ran
+-- out; a claim takes them in push order and so finds expired leases itself
+-- (see lease_set below). The status terms keep out a finished message whose
+-- completed_at was never set (one given up by a consumer that died before it
+-- could mark it).
+
+-- name: claimable [sqlite]
+completed_at IS NULL AND (status = 'pending' OR status = 'processing' OR status = 'failed');
+
 -- name: ready_rows
 SELECT {key} FROM port_messages {next_index}
-WHERE port_name = :q AND status = 'pending' AND visible_at <= {now}
-ORDER BY {seq};
-
--- SQLite (schema step 008): the messages whose time has come are the live ones
--- (completed_at IS NULL, the one index's predicate) that are ready, due for a
--- retry, or held under a lease that ran out; a claim takes them in push order
--- and so finds expired leases itself (see claim_set below). The status terms
--- keep out a finished message whose completed_at was never set (one given up
--- by a consumer that died before it could mark it).
-
--- name: ready_rows [sqlite]
-SELECT {key} FROM port_messages {next_index}
-WHERE port_name = :q AND completed_at IS NULL AND visible_at <= {now}
-AND (status = 'pending' OR status = 'processing' OR status = 'failed')
+WHERE port_name = :q AND {claimable} AND visible_at <= {now}
 ORDER BY {seq};
 
 -- name: claim_candidates
@@ -55,22 +57,23 @@ status = 'completed', visible_at = {now}, lease_token = NULL, processed_at = {ts
 -- completed_at is not in a claim's SET: naming it would make SQLite rewrite
 -- the live index's entry, a b-tree page more per claim.
 
+-- name: expired_error
+'lease expired before ack (the consumer died or took too long)';
+
 -- name: spent [sqlite]
 (status = 'processing' AND retry_count >= max_retries);
 
--- name: lease_set [sqlite]
-status = CASE WHEN {spent} THEN 'dead_letter' ELSE 'processing' END,
+-- name: give_up_set [sqlite]
 retry_count = retry_count + (status <> 'pending'),
-error_message = CASE WHEN {spent} THEN 'lease expired before ack (the consumer died or took too long)'
-ELSE error_message END,
+error_message = CASE WHEN {spent} THEN {expired_error} ELSE error_message END;
+
+-- name: lease_set [sqlite]
+status = CASE WHEN {spent} THEN 'dead_letter' ELSE 'processing' END, {give_up_set},
 lease_token = CASE WHEN {spent} THEN NULL ELSE :tok END,
 visible_at = {after:lease}, processed_at = {ts};
 
 -- name: pop_set [sqlite]
-status = CASE WHEN {spent} THEN 'dead_letter' ELSE 'completed' END,
-retry_count = retry_count + (status <> 'pending'),
-error_message = CASE WHEN {spent} THEN 'lease expired before ack (the consumer died or took too long)'
-ELSE error_message END,
+status = CASE WHEN {spent} THEN 'dead_letter' ELSE 'completed' END, {give_up_set},
 visible_at = {now}, lease_token = NULL, processed_at = {ts}, completed_at = {ts};
 
 -- name: given_up [sqlite]
@@ -199,7 +202,7 @@ WHERE port_name = :q AND status = 'failed' AND {held} AND visible_at <= {now};
 
 -- name: reap_dead
 UPDATE port_messages SET status = 'dead_letter', lease_token = NULL,
-error_message = 'lease expired before ack (the consumer died or took too long)'
+error_message = {expired_error}
 WHERE port_name = :q AND status = 'processing' AND {held} AND visible_at <= {now}
 AND retry_count >= max_retries;
 
@@ -207,13 +210,14 @@ AND retry_count >= max_retries;
 UPDATE port_messages SET status = 'pending', lease_token = NULL, retry_count = retry_count + 1
 WHERE port_name = :q AND status = 'processing' AND {held} AND visible_at <= {now};
 
--- name: next_due
-SELECT {secs_until:MIN(visible_at)} FROM port_messages
-WHERE port_name = :q AND status IN ('pending', 'failed', 'processing');
+-- name: live_terms
+status IN ('pending', 'failed', 'processing');
 
--- name: next_due [sqlite]
-SELECT {secs_until:MIN(visible_at)} FROM port_messages
-WHERE port_name = :q AND completed_at IS NULL AND status IN ('pending', 'failed', 'processing');
+-- name: live_terms [sqlite]
+completed_at IS NULL AND status IN ('pending', 'failed', 'processing');
+
+-- name: next_due
+SELECT {secs_until:MIN(visible_at)} FROM port_messages WHERE port_name = :q AND {live_terms};
 
 -- Settling a received message: only while this receipt holds it.
 
@@ -221,15 +225,18 @@ WHERE port_name = :q AND completed_at IS NULL AND status IN ('pending', 'failed'
 UPDATE port_messages SET status = 'completed', completed_at = {ts}, lease_token = NULL
 {settle_where};
 
--- name: nack
-UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
-error_message = :err, error_details = {json:det} {settle_where};
+-- name: nack_set
+status = :st, visible_at = {after:delay}, lease_token = NULL,
+error_message = :err, error_details = {json:det};
 
 -- SQLite: a dead letter leaves the live index (its completed_at is the time it was given up).
--- name: nack [sqlite]
-UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
+-- name: nack_set [sqlite]
+status = :st, visible_at = {after:delay}, lease_token = NULL,
 error_message = :err, error_details = {json:det},
-completed_at = CASE WHEN :st = 'dead_letter' THEN {ts} END {settle_where};
+completed_at = CASE WHEN :st = 'dead_letter' THEN {ts} END;
+
+-- name: nack
+UPDATE port_messages SET {nack_set} {settle_where};
 
 -- name: extend
 UPDATE port_messages SET visible_at = {after:secs} {settle_where};
@@ -242,14 +249,7 @@ UPDATE port_messages SET status = 'completed', completed_at = {ts}, lease_token 
 WHERE id IN ({*ids}) AND lease_token = :tok AND status = 'processing' {returning:id};
 
 -- name: nack_ids
-UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
-error_message = :err, error_details = {json:det}
-WHERE id IN ({*ids}) AND lease_token = :tok AND status = 'processing' {returning:id};
-
--- name: nack_ids [sqlite]
-UPDATE port_messages SET status = :st, visible_at = {after:delay}, lease_token = NULL,
-error_message = :err, error_details = {json:det},
-completed_at = CASE WHEN :st = 'dead_letter' THEN {ts} END
+UPDATE port_messages SET {nack_set}
 WHERE id IN ({*ids}) AND lease_token = :tok AND status = 'processing' {returning:id};
 
 -- Without RETURNING, the rows still held are locked first, so the update that
