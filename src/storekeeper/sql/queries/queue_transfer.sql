@@ -26,12 +26,6 @@ SELECT COUNT(*) FROM port_messages WHERE status IN ('pending', 'processing', 'fa
 -- name: q_import_row
 (:id, :q, :src, :tgt, {json:d}, {json:m}, :st, :rc, :mr, :ca, :em, {json:ed}, {after:delay})
 
--- name: q_import
-INSERT {insert_ignore} INTO port_messages (id, port_name, source_component, target_component,
-message_data, message_metadata, status, retry_count, max_retries, created_at, error_message,
-error_details, visible_at)
-VALUES {*rows} {ignore_conflict};
-
 -- SQLite (schema step 008): a dead letter is out of the live index, with a
 -- completed_at (it was given up at some time after it was created).
 
@@ -39,10 +33,16 @@ VALUES {*rows} {ignore_conflict};
 (:id, :q, :src, :tgt, {json:d}, {json:m}, :st, :rc, :mr, :ca, :em, {json:ed}, {after:delay},
 CASE WHEN :st = 'dead_letter' THEN :ca END)
 
--- name: q_import [sqlite]
+-- name: q_import_tail
+visible_at;
+
+-- name: q_import_tail [sqlite]
+visible_at, completed_at;
+
+-- name: q_import
 INSERT {insert_ignore} INTO port_messages (id, port_name, source_component, target_component,
 message_data, message_metadata, status, retry_count, max_retries, created_at, error_message,
-error_details, visible_at, completed_at)
+error_details, {q_import_tail})
 VALUES {*rows} {ignore_conflict};
 
 -- Where imports go through COPY (PostgreSQL): a batch none of whose messages is
